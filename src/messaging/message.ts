@@ -1,0 +1,106 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+/**
+ * The envelope every message travels in: CloudEvents 1.0 attributes plus correlation, causation,
+ * W3C trace context and the partition key (DESIGN.md §5). In JetStream these attributes become
+ * headers; in the embedded bus the object is handed over in process.
+ */
+export interface Envelope<T = unknown> {
+  readonly specversion: '1.0';
+  /** Unique message id: the dedupe key for inboxes and for the broker. */
+  readonly id: string;
+  /** The context that produced the message, e.g. `orderflow/orders`. */
+  readonly source: string;
+  /** Namespaced message type: `<context>.<Name>`, e.g. `orders.OrderPlaced`, `inventory.ReserveStock`. */
+  readonly type: string;
+  /** What the message is about (usually the order id). */
+  readonly subject?: string;
+  /** RFC 3339 time the message was created. */
+  readonly time: string;
+  readonly datacontenttype: 'application/json';
+  /** The order (or other business process) this message belongs to. */
+  readonly correlationid: string;
+  /** Id of the message that caused this one. */
+  readonly causationid?: string;
+  /** W3C trace context, propagated from cause to effect. */
+  readonly traceparent?: string;
+  /** Messages with the same key are handled in order; different keys in parallel. */
+  readonly partitionkey: string;
+  readonly data: T;
+}
+
+export interface NewMessage<T = unknown> {
+  type: string;
+  data: T;
+  /** Defaults to the correlation id (per-order ordering). */
+  partitionKey?: string;
+  subject?: string;
+  /** Defaults to the cause's correlation id; required when there is no cause. */
+  correlationId?: string;
+  /** Overrides the generated id, for deterministic ids derived from a business key. */
+  id?: string;
+}
+
+export interface EnvelopeFactoryOptions {
+  source: string;
+  now?: () => Date;
+}
+
+/** Builds envelopes: ids, times, correlation and trace propagation from the cause. */
+export function createEnvelope<T>(
+  message: NewMessage<T>,
+  options: EnvelopeFactoryOptions,
+  cause?: Envelope,
+): Envelope<T> {
+  const correlationid = message.correlationId ?? cause?.correlationid;
+  if (correlationid === undefined) {
+    throw new Error(`message ${message.type} needs a correlation id or a cause`);
+  }
+  const envelope: Envelope<T> = {
+    specversion: '1.0',
+    id: message.id ?? randomUUID(),
+    source: options.source,
+    type: message.type,
+    time: (options.now?.() ?? new Date()).toISOString(),
+    datacontenttype: 'application/json',
+    correlationid,
+    partitionkey: message.partitionKey ?? correlationid,
+    traceparent: childTraceparent(cause?.traceparent),
+    data: message.data,
+    ...(message.subject !== undefined ? { subject: message.subject } : {}),
+    ...(cause !== undefined ? { causationid: cause.id } : {}),
+  };
+  return envelope;
+}
+
+/** A new span in the cause's trace, or a new trace. Format: `00-<trace-id>-<span-id>-01`. */
+export function childTraceparent(parent: string | undefined): string {
+  const span = randomBytes(8).toString('hex');
+  const traceId = parent !== undefined && parent.length === 55 ? parent.slice(3, 35) : randomBytes(16).toString('hex');
+  return `00-${traceId}-${span}-01`;
+}
+
+/** The context part of a namespaced type: `orders.OrderPlaced` → `orders`. */
+export function contextOf(type: string): string {
+  const dot = type.indexOf('.');
+  return dot === -1 ? type : type.slice(0, dot);
+}
+
+/** The name part of a namespaced type: `orders.OrderPlaced` → `OrderPlaced`. */
+export function nameOf(type: string): string {
+  const dot = type.indexOf('.');
+  return dot === -1 ? type : type.slice(dot + 1);
+}
+
+/**
+ * Maps a partition key to one of `partitions` partitions (FNV-1a, 32 bit). Every adapter uses this
+ * function, so a key lands in the same partition on the embedded bus and on JetStream.
+ */
+export function partitionOf(key: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}

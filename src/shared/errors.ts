@@ -1,0 +1,116 @@
+/**
+ * Orderflow's error model. Every error the system raises on purpose is an AppError with a stable
+ * `code` (listed in docs/errors.md), a `category` that src/http maps to an HTTP status, and a
+ * `retryable` flag that the message consumers use to choose between retry and dead letter.
+ */
+
+export const ERROR_CODES = {
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  IDEMPOTENCY_KEY_MISSING: 'IDEMPOTENCY_KEY_MISSING',
+  IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
+  ORDER_NOT_FOUND: 'ORDER_NOT_FOUND',
+  NOT_FOUND: 'NOT_FOUND',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  STREAM_VERSION_CONFLICT: 'STREAM_VERSION_CONFLICT',
+  DEAD_LETTER_NOT_FOUND: 'DEAD_LETTER_NOT_FOUND',
+  DEAD_LETTER_ALREADY_REDRIVEN: 'DEAD_LETTER_ALREADY_REDRIVEN',
+  MESSAGE_SCHEMA_VIOLATION: 'MESSAGE_SCHEMA_VIOLATION',
+  UNKNOWN_MESSAGE_TYPE: 'UNKNOWN_MESSAGE_TYPE',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  STORE_CLOSED: 'STORE_CLOSED',
+  HANDLER_FAILED: 'HANDLER_FAILED',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+export type ErrorCategory = 'validation' | 'not_found' | 'conflict' | 'forbidden' | 'unavailable' | 'internal';
+
+export interface AppErrorOptions extends ErrorOptions {
+  /** Machine-readable details (for example the invalid fields), passed through to problem details. */
+  details?: Record<string, unknown>;
+  /** Overrides the category's default. */
+  retryable?: boolean;
+}
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly code: ErrorCode;
+  readonly category: ErrorCategory;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, category: ErrorCategory, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.category = category;
+    // Only infrastructure trouble is worth retrying by default; bad input stays bad.
+    this.retryable = options.retryable ?? (category === 'unavailable' || category === 'internal');
+    this.details = options.details;
+  }
+}
+
+/** One invalid field, as reported in problem details (`errors[]`). */
+export interface FieldError {
+  /** JSON pointer into the request body, e.g. `/items/0/sku`. */
+  pointer: string;
+  detail: string;
+}
+
+export class ValidationError extends AppError {
+  override name = 'ValidationError';
+  readonly errors: readonly FieldError[];
+  constructor(message: string, errors: readonly FieldError[], options: AppErrorOptions = {}) {
+    super(ERROR_CODES.VALIDATION_FAILED, 'validation', message, { ...options, retryable: false });
+    this.errors = errors;
+  }
+}
+
+/** Expected-version check failed on append: another writer got there first. Retryable (reload and decide again). */
+export class ConcurrencyError extends AppError {
+  override name = 'ConcurrencyError';
+  readonly streamId: string;
+  readonly expected: string;
+  readonly actual: number;
+  constructor(streamId: string, expected: string, actual: number) {
+    super(
+      ERROR_CODES.STREAM_VERSION_CONFLICT,
+      'conflict',
+      `stream ${streamId}: expected version ${expected}, but it is at ${actual === -1 ? 'no stream' : String(actual)}`,
+      { retryable: true, details: { streamId, expected, actual } },
+    );
+    this.streamId = streamId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * A failure that retrying cannot fix (a malformed message, a broken invariant). Consumers send it to
+ * the dead-letter store at once instead of retrying.
+ */
+export class TerminalError extends AppError {
+  override name = 'TerminalError';
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super(ERROR_CODES.HANDLER_FAILED, 'internal', message, { ...options, retryable: false });
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError;
+}
+
+export function isConcurrencyError(error: unknown): error is ConcurrencyError {
+  return error instanceof ConcurrencyError;
+}
+
+export function isTerminalError(error: unknown): boolean {
+  return error instanceof AppError && !error.retryable;
+}
+
+/** Turns anything thrown into an Error, so that logs and dead letters always have a message. */
+export function ensureError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : JSON.stringify(value));
+}
