@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 
 /**
  * The envelope every message travels in: CloudEvents 1.0 attributes plus correlation, causation,
@@ -75,9 +75,25 @@ export function createEnvelope<T>(
 
 /** A new span in the cause's trace, or a new trace. Format: `00-<trace-id>-<span-id>-01`. */
 export function childTraceparent(parent: string | undefined): string {
-  const span = randomBytes(8).toString('hex');
-  const traceId = parent !== undefined && parent.length === 55 ? parent.slice(3, 35) : randomBytes(16).toString('hex');
+  const span = randomHex(8);
+  const traceId = parent !== undefined && parent.length === 55 ? parent.slice(3, 35) : randomHex(16);
   return `00-${traceId}-${span}-01`;
+}
+
+// randomBytes() per envelope is a system call each time (10% of the bus benchmark); ids are drawn
+// from a pooled buffer instead, as crypto.randomUUID() does.
+const RANDOM_POOL_SIZE = 8192;
+const randomPool = Buffer.allocUnsafe(RANDOM_POOL_SIZE);
+let randomPoolOffset = RANDOM_POOL_SIZE;
+
+function randomHex(bytes: number): string {
+  if (randomPoolOffset + bytes > RANDOM_POOL_SIZE) {
+    randomFillSync(randomPool);
+    randomPoolOffset = 0;
+  }
+  const hex = randomPool.toString('hex', randomPoolOffset, randomPoolOffset + bytes);
+  randomPoolOffset += bytes;
+  return hex;
 }
 
 /** The context part of a namespaced type: `orders.OrderPlaced` → `orders`. */

@@ -32,6 +32,6 @@ const startOrderSaga: MessageHandler<OrderPlacedData> = (message: Envelope<Order
 export function orderSagaHandlers(): HandlerGroup {
   return {
     group: ORDER_SAGA_GROUP,
-    handlers: { 'orders.OrderPlaced': startOrderSaga as MessageHandler<never> },
+    handlers: { 'orders.OrderPlaced': startOrderSaga },
   };
 }

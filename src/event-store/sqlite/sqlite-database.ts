@@ -102,7 +102,7 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
     if (queue.length > 0) schedule();
 
     const results: unknown[] = new Array(batch.length);
-    const failures: (unknown | undefined)[] = new Array(batch.length);
+    const failures: unknown[] = new Array(batch.length);
     const callbacks: (() => void)[] = [];
     try {
       begin.run();

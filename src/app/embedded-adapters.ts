@@ -1,0 +1,41 @@
+import { openSqliteDatabase } from '../event-store/sqlite/sqlite-database.ts';
+import { createSqliteEventStore } from '../event-store/sqlite/sqlite-event-store.ts';
+import { createSqliteOutbox } from '../event-store/sqlite/sqlite-outbox.ts';
+import type { EventStore } from '../event-store/index.ts';
+import { createSqliteDeadLetterStore } from '../messaging/dead-letter/sqlite-dead-letter-store.ts';
+import type { DeadLetterStore, Transport } from '../messaging/index.ts';
+import { createEmbeddedTransport } from '../messaging/transports/embedded/embedded-transport.ts';
+
+export interface EmbeddedAdapters {
+  store: EventStore;
+  transport: Transport;
+  deadLetters: DeadLetterStore;
+  /** True once the database is closed (the store's close() closes it). */
+  closed(): boolean;
+}
+
+export interface EmbeddedAdaptersOptions {
+  file: string;
+  synchronous: 'FULL' | 'NORMAL';
+  partitions: number;
+  onTransportError?: (error: Error) => void;
+}
+
+/**
+ * The embedded mode's adapters on one SQLite file: the event store, its outbox (which is also the
+ * bus's log), the embedded transport and the dead-letter store. Closing the store closes the file,
+ * so close it after the transport.
+ */
+export function createEmbeddedAdapters(options: EmbeddedAdaptersOptions): EmbeddedAdapters {
+  const database = openSqliteDatabase({ filename: options.file, synchronous: options.synchronous });
+  const outbox = createSqliteOutbox(database);
+  const store = createSqliteEventStore({ database, outbox });
+  const transport = createEmbeddedTransport({
+    database,
+    outbox,
+    partitions: options.partitions,
+    ...(options.onTransportError !== undefined ? { onError: options.onTransportError } : {}),
+  });
+  const deadLetters = createSqliteDeadLetterStore({ database });
+  return { store, transport, deadLetters, closed: () => database.closed };
+}

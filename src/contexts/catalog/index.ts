@@ -1,0 +1,15 @@
+// The catalog context's public surface: products, the demo marketplace seed, money helpers, routes.
+export { REGIONS, type Region } from './domain/region.ts';
+export { catalogFromEvents, type Catalog, type CatalogLookup, type Product } from './domain/catalog.ts';
+export { CATALOG_STREAM, PRODUCT_LISTED, ProductListedData, productListedEventId } from './domain/events.ts';
+export {
+  DEMO_MARKETPLACE,
+  type DemoMarketplace,
+  type DemoProduct,
+  type DemoStock,
+  type DemoVendor,
+  type DemoWarehouse,
+} from './demo-marketplace.ts';
+export { seedCatalog } from './seed-catalog.ts';
+export { currencyExponent, toMajorUnits } from './money.ts';
+export { registerCatalogHttp } from './http.ts';

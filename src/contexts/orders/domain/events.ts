@@ -1,0 +1,97 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { EventMetadata } from '../../../event-store/index.ts';
+import { defineMessage } from '../../../messaging/index.ts';
+import { REGIONS, type Region } from '../../catalog/index.ts';
+
+/** Short event names, as stored in the order stream and shown in the audit trail. */
+export const ORDER_PLACED = 'OrderPlaced';
+
+export const RegionSchema = Type.Unsafe<Region>({ type: 'string', enum: [...REGIONS] });
+
+export const OrderLineSchema = Type.Object(
+  {
+    sku: Type.String(),
+    vendorId: Type.String(),
+    name: Type.String(),
+    quantity: Type.Integer({ minimum: 1 }),
+    /** Integer minor units, from the catalog. */
+    unitPrice: Type.Integer({ minimum: 0 }),
+    /** `unitPrice × quantity`, integer minor units. */
+    lineTotal: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type OrderLine = Static<typeof OrderLineSchema>;
+
+export const ShippingAddressSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    line1: Type.String({ minLength: 1, maxLength: 200 }),
+    city: Type.String({ minLength: 1, maxLength: 100 }),
+    postalCode: Type.String({ minLength: 1, maxLength: 20 }),
+    country: Type.String({
+      pattern: '^[A-Z]{2}$',
+      description: 'ISO 3166-1 alpha-2 country code, e.g. DE',
+      'x-error': 'must be an ISO 3166-1 alpha-2 country code (two capital letters), e.g. DE',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ShippingAddress = Static<typeof ShippingAddressSchema>;
+
+export const PaymentMethodSchema = Type.Object(
+  {
+    token: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'Payment token from the payment provider; test tokens: tok_visa, tok_declined, tok_risky, tok_timeout',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const CurrencySchema = Type.String({
+  pattern: '^[A-Z]{3}$',
+  description: 'ISO 4217 currency code; must be the currency the items are priced in',
+  'x-error': 'must be an ISO 4217 currency code (three capital letters), e.g. USD',
+});
+
+export const OrderPlacedData = Type.Object(
+  {
+    orderId: Type.String(),
+    customerId: Type.String(),
+    region: RegionSchema,
+    currency: CurrencySchema,
+    items: Type.Array(OrderLineSchema, { minItems: 1 }),
+    /** Sum of the line totals, integer minor units. */
+    total: Type.Integer({ minimum: 0 }),
+    shippingAddress: ShippingAddressSchema,
+    paymentMethod: PaymentMethodSchema,
+    placedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type OrderPlacedData = Static<typeof OrderPlacedData>;
+
+export const OrderPlaced = defineMessage({
+  type: 'orders.OrderPlaced',
+  kind: 'event',
+  schema: OrderPlacedData,
+  description:
+    'A customer placed an order: priced from the catalog, durable, not yet reserved or paid. Starts the order saga. Amounts are integer minor units.',
+});
+
+/** Every message the orders context sends. */
+export const ORDER_MESSAGES = [OrderPlaced] as const;
+
+/** An order event as the domain sees it (stored events carry more: position, time, metadata). */
+export type OrderEvent = { type: typeof ORDER_PLACED; data: OrderPlacedData };
+
+/** Metadata of an OrderPlaced event: what the idempotent intake compares on a retried POST. */
+export interface OrderPlacedMetadata extends EventMetadata {
+  correlationId: string;
+  idempotencyKey: string;
+  /** sha256 of the request body's canonical JSON (sorted keys). */
+  requestHash: string;
+}

@@ -1,0 +1,135 @@
+import { v5 as uuidv5 } from 'uuid';
+import type { EventStore, StoredEvent } from '../../event-store/index.ts';
+import { childTraceparent, createEnvelope, type MessageCatalog } from '../../messaging/index.ts';
+import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../shared/errors.ts';
+import type { CatalogLookup } from '../catalog/index.ts';
+import { canonicalHash } from './canonical-json.ts';
+import { OrderPlaced, type OrderPlacedMetadata } from './domain/events.ts';
+import { evolve, foldOrder, orderStreamId, type Order } from './domain/order.ts';
+import { placeOrder, type PlaceOrder } from './domain/place-order.ts';
+
+/** Fixed namespace of order ids: `orderId = uuidv5(idempotencyKey, ORDER_ID_NAMESPACE)`. Never change it. */
+export const ORDER_ID_NAMESPACE = 'b9ba2f9c-7bac-4461-b590-2e485e0ec954';
+
+export const ORDERS_SOURCE = 'orderflow/orders';
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface OrderIntakeOptions {
+  store: EventStore;
+  catalog: CatalogLookup;
+  /** Validates outgoing messages against their schemas before they enter the outbox. */
+  messages: MessageCatalog;
+  /** @default () => new Date() */
+  now?: () => Date;
+}
+
+export interface PlaceOrderRequest {
+  idempotencyKey: string;
+  command: PlaceOrder;
+  /** The caller's W3C trace context, continued by the OrderPlaced message. */
+  traceparent?: string;
+}
+
+export interface PlaceOrderOutcome {
+  /** True for a new order (201); false when the key had already placed this very order (200). */
+  created: boolean;
+  order: Order;
+}
+
+export interface OrderIntake {
+  place(request: PlaceOrderRequest): Promise<PlaceOrderOutcome>;
+  /** The order's current state; undefined for an unknown (or malformed) id. */
+  get(orderId: string): Promise<Order | undefined>;
+  /** Every event correlated with the order, from every context, in global order. */
+  trail(orderId: string): Promise<StoredEvent[]>;
+}
+
+export function orderIdFor(idempotencyKey: string): string {
+  return uuidv5(idempotencyKey, ORDER_ID_NAMESPACE);
+}
+
+/** Normalizes an order id from a URL; undefined when it cannot be one. */
+export function parseOrderId(text: string): string | undefined {
+  const id = text.toLowerCase();
+  return UUID_PATTERN.test(id) ? id : undefined;
+}
+
+const TRACEPARENT_PATTERN = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * Order intake: idempotent, one unit of work per new order. The order id is derived from the
+ * Idempotency-Key, so a retried POST lands on the same stream; `no_stream` makes the first writer
+ * win, and anyone who loses reads the order back and compares request hashes (200 or 409).
+ */
+export function createOrderIntake(options: OrderIntakeOptions): OrderIntake {
+  const { store, catalog, messages } = options;
+  const now = options.now ?? (() => new Date());
+
+  async function replay(orderId: string, requestHash: string): Promise<PlaceOrderOutcome> {
+    const order = foldOrder(await store.readStream(orderStreamId(orderId)));
+    if (order === undefined) {
+      throw new AppError(
+        ERROR_CODES.INTERNAL,
+        'internal',
+        `order ${orderId} conflicted on append but has no events`,
+      );
+    }
+    if (order.requestHash !== requestHash) {
+      throw new AppError(
+        ERROR_CODES.IDEMPOTENCY_KEY_REUSED,
+        'conflict',
+        'this Idempotency-Key already placed an order with a different request; use a new key for a new order',
+        { details: { orderId } },
+      );
+    }
+    return { created: false, order };
+  }
+
+  return {
+    async place({ idempotencyKey, command, traceparent }) {
+      const requestHash = canonicalHash(command);
+      const orderId = orderIdFor(idempotencyKey);
+      const at = now();
+      const decision = placeOrder(command, { catalog, orderId, now: at });
+      if (decision instanceof ValidationError) throw decision;
+
+      let envelope = createEnvelope(
+        { type: OrderPlaced.type, data: decision.data, correlationId: orderId, subject: orderId },
+        { source: ORDERS_SOURCE, now: () => at },
+      );
+      if (traceparent !== undefined && TRACEPARENT_PATTERN.test(traceparent)) {
+        envelope = { ...envelope, traceparent: childTraceparent(traceparent) };
+      }
+      messages.validate(envelope.type, envelope.data);
+      const metadata: OrderPlacedMetadata = { correlationId: orderId, idempotencyKey, requestHash };
+      if (envelope.traceparent !== undefined) metadata.traceparent = envelope.traceparent;
+      const event = { type: decision.type, data: decision.data, metadata };
+
+      try {
+        // The event and its message in one transaction: the order is durable and published, or neither.
+        await store.commit({
+          appends: [{ streamId: orderStreamId(orderId), events: [event], expectedVersion: 'no_stream' }],
+          messages: [envelope],
+        });
+      } catch (error) {
+        // Someone placed an order with this key first (a retry, or a concurrent twin of this request).
+        if (isConcurrencyError(error)) return replay(orderId, requestHash);
+        throw error;
+      }
+      return { created: true, order: evolve(undefined, event)! };
+    },
+
+    async get(orderId) {
+      const id = parseOrderId(orderId);
+      if (id === undefined) return undefined;
+      return foldOrder(await store.readStream(orderStreamId(id)));
+    },
+
+    async trail(orderId) {
+      const id = parseOrderId(orderId);
+      if (id === undefined) return [];
+      return store.readCorrelated(id);
+    },
+  };
+}

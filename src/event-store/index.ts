@@ -1,0 +1,22 @@
+// The event store's public surface. Adapters are not exported here: only src/app wires them.
+export type {
+  AppendOptions,
+  AppendResult,
+  CommitResult,
+  EventMetadata,
+  EventStore,
+  EventSubscription,
+  ExpectedVersion,
+  InboxMark,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StoredEvent,
+  StreamAppend,
+  SubscriptionContext,
+  SubscriptionOptions,
+  UnitOfWork,
+} from './event-store.ts';
+export { NO_STREAM_VERSION } from './event-store.ts';
+export { describeExpectedVersion, matchesExpectedVersion } from './expected-version.ts';
+export { ConcurrencyError, isConcurrencyError } from '../shared/errors.ts';

@@ -1,0 +1,64 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/**
+ * The Prometheus metrics of one app (GET /metrics). A registry per app, never the global one, so
+ * that several apps in one process (tests) do not share or clash on counters.
+ */
+export interface AppMetrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
+  readonly httpRequestDuration: Histogram<'route' | 'method'>;
+  readonly messagesHandled: Counter<'group' | 'type'>;
+  readonly messageRetries: Counter<'group' | 'type'>;
+  readonly deadLetters: Counter<'group' | 'type'>;
+  readonly ordersPlaced: Counter<'region'>;
+}
+
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+export function createMetrics(options: { collectDefaults?: boolean } = {}): AppMetrics {
+  const registry = new Registry();
+  if (options.collectDefaults ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'orderflow_http_requests_total',
+      help: 'HTTP requests answered, by route template, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    }),
+    httpRequestDuration: new Histogram({
+      name: 'orderflow_http_request_duration_seconds',
+      help: 'Time from receiving a request to answering it',
+      labelNames: ['route', 'method'],
+      // The accept path targets p99 <= 20 ms (DESIGN.md §7): resolution where it matters.
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    messagesHandled: new Counter({
+      name: 'orderflow_messages_handled_total',
+      help: 'Messages handled successfully, by consumer group and message type',
+      labelNames: ['group', 'type'],
+      registers,
+    }),
+    messageRetries: new Counter({
+      name: 'orderflow_message_retries_total',
+      help: 'Message deliveries that failed and were scheduled again',
+      labelNames: ['group', 'type'],
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: 'orderflow_dead_letters_total',
+      help: 'Messages sent to the dead-letter store',
+      labelNames: ['group', 'type'],
+      registers,
+    }),
+    ordersPlaced: new Counter({
+      name: 'orderflow_orders_placed_total',
+      help: 'Orders accepted (201), by region',
+      labelNames: ['region'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,274 @@
+import type { EventStore, NewEvent, StreamAppend } from '../event-store/event-store.ts';
+import { ensureError, isAppError, isTerminalError, TerminalError } from '../shared/errors.ts';
+import type { DeadLetterStore } from './dead-letter/dead-letter-store.ts';
+import type { HandlerContext, HandlerGroup, MessageHandler, RetryPolicyOptions } from './handler.ts';
+import { createEnvelope, type Envelope, type EnvelopeFactoryOptions } from './message.ts';
+import type { MessageCatalog } from './message-catalog.ts';
+import { backoffDelay, resolveRetryPolicy, type RetryPolicy } from './retry/retry-policy.ts';
+import type { Delivery, Transport, TransportSubscription } from './transport.ts';
+
+type LogFn = (object: Record<string, unknown>, message?: string) => void;
+
+/** The part of a pino logger the consumer uses. */
+export interface ConsumerLogger {
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+
+/** Hooks for metrics. They must be cheap; an exception from one is ignored. */
+export interface ConsumerObserver {
+  handled?(group: string, type: string, ms: number): void;
+  retried?(group: string, type: string, attempt: number, error: Error): void;
+  deadLettered?(group: string, type: string, error: Error): void;
+}
+
+export interface ConsumerOptions {
+  /** The handlers to run and the durable group they run as. */
+  group: HandlerGroup;
+  transport: Transport;
+  /** Reads for handlers; their effects, outgoing messages and inbox marks commit here. */
+  store: EventStore;
+  deadLetters: DeadLetterStore;
+  /** Validates outgoing messages (and incoming ones with `validateIncoming`). */
+  catalog: MessageCatalog;
+  /** CloudEvents `source` of the messages the handlers send, e.g. `orderflow/inventory`. */
+  source: string;
+  /** The application's default retry policy; the group's own `retry` overrides it. */
+  retry?: Partial<RetryPolicyOptions>;
+  /**
+   * Validates each incoming message against its schema (a violation is dead-lettered at once).
+   * Worth it when messages come from another process; in process they were validated when sent.
+   * @default false
+   */
+  validateIncoming?: boolean;
+  /**
+   * Unacked deliveries per partition the transport may hand over.
+   * @default the transport's default (256)
+   */
+  maxInFlight?: number;
+  logger?: ConsumerLogger;
+  observer?: ConsumerObserver;
+  /** Clock for the times of sent messages. @default () => new Date() */
+  now?: () => Date;
+}
+
+export interface Consumer {
+  /** Subscribes the group to the types it has handlers for. */
+  start(): Promise<void>;
+  /** Stops taking deliveries, waits for running handlers and their commits, then stops the subscription. */
+  stop(): Promise<void>;
+}
+
+/** The deliveries of one partition key: one runs (or waits for its retry), the later ones wait. */
+interface KeyLane {
+  /** Id of the message at the head: running, committing, or waiting for its redelivery after a nack. */
+  headId: string;
+  /** The head was nacked; its redelivery takes the head's place. */
+  awaitingRedelivery: boolean;
+  waiting: Delivery[];
+}
+
+/**
+ * The core consumer: the single place where inbox dedupe, retries with backoff and dead-lettering
+ * happen, on top of any Transport. Per delivery: skip if the inbox has it; else run the handler,
+ * commit its effects, its outgoing messages and the inbox mark in one unit of work, and ack only
+ * after that commit. A handler that throws has no effect: retried with backoff while the error is
+ * retryable and attempts remain, dead-lettered otherwise.
+ *
+ * Per-key order: a message waits while an earlier message with the same partition key is in
+ * progress, including while that one waits for its retry. Different keys run concurrently, which is
+ * what lets many units of work share one group commit.
+ */
+export function createConsumer(options: ConsumerOptions): Consumer {
+  const { transport, store, deadLetters, catalog, logger, observer } = options;
+  const { group: name, handlers } = options.group;
+  const policy: RetryPolicy = resolveRetryPolicy({ ...options.retry, ...options.group.retry });
+  const validateIncoming = options.validateIncoming ?? false;
+  const envelopeOptions: EnvelopeFactoryOptions = {
+    source: options.source,
+    ...(options.now !== undefined ? { now: options.now } : {}),
+  };
+  const types = Object.keys(handlers);
+  if (types.length === 0) throw new Error(`consumer group ${name} has no handlers`);
+
+  const lanes = new Map<string, KeyLane>();
+  let subscription: TransportSubscription | undefined;
+  let stopping = false;
+  let running = 0;
+  let drained: (() => void) | undefined;
+
+  function onDelivery(delivery: Delivery): void {
+    // Not taken: once the subscription stops, the transport hands it out again.
+    if (stopping) return;
+    const { partitionkey: key, id } = delivery.message;
+    const lane = lanes.get(key);
+    if (lane === undefined) {
+      lanes.set(key, { headId: id, awaitingRedelivery: false, waiting: [] });
+      run(delivery, key);
+    } else if (lane.awaitingRedelivery && lane.headId === id) {
+      lane.awaitingRedelivery = false;
+      run(delivery, key);
+    } else {
+      lane.waiting.push(delivery);
+    }
+  }
+
+  function run(delivery: Delivery, key: string): void {
+    running++;
+    void handle(delivery).then((done) => {
+      running--;
+      const lane = lanes.get(key)!;
+      if (!done) {
+        lane.awaitingRedelivery = true;
+      } else {
+        const next = stopping ? undefined : lane.waiting.shift();
+        if (next !== undefined) {
+          lane.headId = next.message.id;
+          run(next, key);
+        } else if (lane.waiting.length === 0) {
+          lanes.delete(key);
+        }
+      }
+      if (running === 0 && drained !== undefined) drained();
+    });
+  }
+
+  /** Handles one delivery; true when it is acked (done), false when nacked for a retry. Never throws. */
+  async function handle(delivery: Delivery): Promise<boolean> {
+    const { message, deliveryCount } = delivery;
+    const started = performance.now();
+    try {
+      if (validateIncoming) catalog.validate(message.type, message.data);
+      if (await store.isHandled(name, message.id)) {
+        delivery.ack();
+        return true;
+      }
+      const handler = handlers[message.type] as MessageHandler | undefined;
+      if (handler === undefined) throw new TerminalError(`group ${name} has no handler for ${message.type}`);
+      const appends: StreamAppend[] = [];
+      const messages: Envelope[] = [];
+      await handler(message, createContext(message, deliveryCount, appends, messages));
+      await store.commit({ appends, messages, inbox: { consumer: name, messageId: message.id } });
+      delivery.ack();
+      notify(() => observer?.handled?.(name, message.type, performance.now() - started));
+      return true;
+    } catch (thrown) {
+      return fail(delivery, ensureError(thrown));
+    }
+  }
+
+  async function fail(delivery: Delivery, error: Error): Promise<boolean> {
+    const { message, deliveryCount } = delivery;
+    const log = {
+      group: name,
+      type: message.type,
+      messageId: message.id,
+      attempt: deliveryCount,
+      err: error,
+    };
+    if (!isTerminalError(error) && deliveryCount < policy.maxAttempts) {
+      const delayMs = backoffDelay(policy, deliveryCount);
+      logger?.warn({ ...log, delayMs }, 'handler failed, will retry');
+      notify(() => observer?.retried?.(name, message.type, deliveryCount, error));
+      delivery.nack(delayMs);
+      return false;
+    }
+    try {
+      await deadLetters.add({
+        group: name,
+        message,
+        attempts: deliveryCount,
+        error: {
+          name: error.name,
+          message: error.message,
+          ...(isAppError(error) ? { code: error.code } : {}),
+          ...(error.stack !== undefined ? { stack: error.stack } : {}),
+        },
+      });
+    } catch (parkError) {
+      // Not parked, so not acked: try again later rather than lose the message.
+      logger?.error({ ...log, parkError: ensureError(parkError) }, 'could not dead-letter the message');
+      delivery.nack(backoffDelay(policy, deliveryCount));
+      return false;
+    }
+    delivery.ack();
+    logger?.error(log, 'message dead-lettered');
+    notify(() => observer?.deadLettered?.(name, message.type, error));
+    return true;
+  }
+
+  function createContext(
+    message: Envelope,
+    deliveryCount: number,
+    appends: StreamAppend[],
+    messages: Envelope[],
+  ): HandlerContext {
+    const causal = {
+      correlationId: message.correlationid,
+      causationId: message.id,
+      ...(message.traceparent !== undefined ? { traceparent: message.traceparent } : {}),
+    };
+    return {
+      message,
+      deliveryCount,
+      group: name,
+      store,
+      append(streamId, events, expectedVersion) {
+        const withMetadata: NewEvent[] = events.map((event) => ({
+          ...event,
+          metadata: { ...causal, ...event.metadata },
+        }));
+        appends.push({
+          streamId,
+          events: withMetadata,
+          ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+        });
+      },
+      send(newMessage) {
+        const envelope = createEnvelope(newMessage, envelopeOptions, message);
+        catalog.validate(envelope.type, envelope.data);
+        messages.push(envelope);
+      },
+    };
+  }
+
+  function notify(callback: () => void): void {
+    try {
+      callback();
+    } catch {
+      // A failing metrics hook must not turn a handled message into a retried one.
+    }
+  }
+
+  return {
+    async start() {
+      if (subscription !== undefined) return;
+      stopping = false;
+      subscription = await transport.subscribe({
+        group: name,
+        types,
+        ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
+        onDelivery,
+      });
+      logger?.info({ group: name, types }, 'consumer started');
+    },
+
+    async stop() {
+      if (subscription === undefined) return;
+      stopping = true;
+      if (running > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        drained = undefined;
+      }
+      const current = subscription;
+      subscription = undefined;
+      // Waiting and nacked deliveries were not acked: the transport gives them out again later.
+      lanes.clear();
+      await current.stop();
+      logger?.info({ group: name }, 'consumer stopped');
+    },
+  };
+}

@@ -1,0 +1,366 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEnvelope, partitionOf, type Envelope } from '../message.ts';
+import type { Delivery, Transport, TransportSubscription } from '../transport.ts';
+
+/**
+ * What an adapter's spec gives the contract suite. Each call of `setup` starts from a fresh, isolated
+ * bus (a new file, a new namespace), and the suite uses random group and type names anyway.
+ */
+export interface TransportHarness {
+  /** A started transport. */
+  transport: Transport;
+  /** Closes the transport gracefully and opens a new, started one on the same data. */
+  reopen(): Promise<Transport>;
+  /** Closes whatever is open and removes what `setup` created. */
+  cleanup(): Promise<void>;
+}
+
+/** Random lowercase letters: valid in group names, message types and broker subjects. */
+export function randomWord(length = 10): string {
+  const bytes = randomBytes(length);
+  let word = '';
+  for (const byte of bytes) word += String.fromCharCode(97 + (byte % 26));
+  return word;
+}
+
+export function randomType(): string {
+  return `${randomWord()}.Ping`;
+}
+
+export function testMessage(type: string, key: string, data: unknown = {}): Envelope {
+  return createEnvelope(
+    { type, data, partitionKey: key, correlationId: key },
+    { source: 'orderflow/contract-test' },
+  );
+}
+
+/** Polls until `condition` holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+interface Received {
+  delivery: Delivery;
+  subscription: string;
+  at: number;
+}
+
+/** Subscribes and records every delivery; `onDelivery` decides about ack (default: ack at once). */
+async function record(
+  transport: Transport,
+  group: string,
+  types: readonly string[],
+  options: { label?: string; maxInFlight?: number; onDelivery?: (delivery: Delivery) => void } = {},
+  into: Received[] = [],
+): Promise<{ received: Received[]; subscription: TransportSubscription }> {
+  const label = options.label ?? group;
+  const subscription = await transport.subscribe({
+    group,
+    types,
+    ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
+    onDelivery: (delivery) => {
+      into.push({ delivery, subscription: label, at: Date.now() });
+      if (options.onDelivery !== undefined) options.onDelivery(delivery);
+      else delivery.ack();
+    },
+  });
+  return { received: into, subscription };
+}
+
+function idsOf(received: readonly Received[]): string[] {
+  return received.map((r) => r.delivery.message.id);
+}
+
+function countBy<T>(items: readonly T[]): Map<T, number> {
+  const counts = new Map<T, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return counts;
+}
+
+/** Keys whose messages land in distinct partitions (`count` of them, count <= partitions). */
+function keysInDistinctPartitions(partitions: number, count: number): string[] {
+  const byPartition = new Map<number, string>();
+  for (let i = 0; byPartition.size < count; i++) {
+    const key = `key-${i}`;
+    const partition = partitionOf(key, partitions);
+    if (!byPartition.has(partition)) byPartition.set(partition, key);
+  }
+  return [...byPartition.values()];
+}
+
+/**
+ * The behaviour every Transport adapter keeps (see the port's doc comment). Written against the port
+ * only, so the embedded bus and the broker adapters run the same suite.
+ */
+export function describeTransportContract(name: string, setup: () => Promise<TransportHarness>): void {
+  describe(`Transport contract: ${name}`, () => {
+    let harness: TransportHarness;
+    let transport: Transport;
+
+    beforeEach(async () => {
+      harness = await setup();
+      transport = harness.transport;
+    });
+
+    afterEach(async () => {
+      await harness.cleanup();
+    });
+
+    it('gives each message of a command type to exactly one copy of its group', async () => {
+      const type = randomType();
+      const group = randomWord();
+      const received: Received[] = [];
+      await record(transport, group, [type], { label: 'a' }, received);
+      await record(transport, group, [type], { label: 'b' }, received);
+      const messages = Array.from({ length: 200 }, (_, i) => testMessage(type, `order-${i}`, { i }));
+      await transport.publish(messages);
+
+      await waitFor(() => new Set(idsOf(received)).size === messages.length, 'every message to be handled');
+      await sleep(200);
+      const counts = countBy(idsOf(received));
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+      expect(counts.size).toBe(messages.length);
+      // Both copies took part: the group's work is shared, not duplicated.
+      const bySubscription = countBy(received.map((r) => r.subscription));
+      expect(bySubscription.get('a') ?? 0).toBeGreaterThan(0);
+      expect(bySubscription.get('b') ?? 0).toBeGreaterThan(0);
+    });
+
+    it('gives every message of an event type to every subscribed group', async () => {
+      const type = randomType();
+      const [first, second] = [randomWord(), randomWord()];
+      const a = await record(transport, first, [type]);
+      const b = await record(transport, second, [type]);
+      const messages = Array.from({ length: 50 }, (_, i) => testMessage(type, `order-${i % 7}`, { i }));
+      await transport.publish(messages.slice(0, 25));
+      await transport.publish(messages.slice(25));
+
+      const expected = messages.map((m) => m.id).sort();
+      await waitFor(
+        () => a.received.length >= 50 && b.received.length >= 50,
+        'both groups to get all messages',
+      );
+      await sleep(100);
+      expect(idsOf(a.received).sort()).toEqual(expected);
+      expect(idsOf(b.received).sort()).toEqual(expected);
+    });
+
+    it('does not give a group messages of types it did not subscribe to', async () => {
+      const [wanted, other] = [randomType(), randomType()];
+      const group = randomWord();
+      const { received } = await record(transport, group, [wanted]);
+      await transport.publish([testMessage(other, 'k'), testMessage(wanted, 'k', { n: 1 })]);
+      await waitFor(() => received.length === 1, 'the wanted message');
+      await sleep(100);
+      expect(received.map((r) => r.delivery.message.type)).toEqual([wanted]);
+    });
+
+    it('keeps what is published while a group is stopped, and gives it to the group when it is back', async () => {
+      const type = randomType();
+      const group = randomWord();
+      const first = await record(transport, group, [type]);
+      const before = testMessage(type, 'k', { n: 0 });
+      await transport.publish([before]);
+      await waitFor(() => first.received.length === 1, 'the first message');
+      await first.subscription.stop();
+
+      const whileStopped = [testMessage(type, 'k', { n: 1 }), testMessage(type, 'other', { n: 2 })];
+      await transport.publish(whileStopped);
+      await sleep(100);
+      expect(first.received).toHaveLength(1);
+
+      const again = await record(transport, group, [type]);
+      await waitFor(() => again.received.length === 2, 'the messages published while stopped');
+
+      // The same holds across a restart of the bus.
+      await again.subscription.stop();
+      const whileDown = testMessage(type, 'k', { n: 3 });
+      await transport.publish([whileDown]);
+      transport = await harness.reopen();
+      const afterReopen = await record(transport, group, [type]);
+      await waitFor(() => afterReopen.received.length === 1, 'the message published while the bus was down');
+      await sleep(200);
+
+      expect(idsOf(again.received).sort()).toEqual(whileStopped.map((m) => m.id).sort());
+      expect(idsOf(afterReopen.received)).toEqual([whileDown.id]);
+    });
+
+    it('delivers the messages of one key in publish order while different keys overlap', async () => {
+      const type = randomType();
+      const group = randomWord();
+      const keys = Array.from({ length: 20 }, (_, i) => `order-${i}`);
+      const perKey = 50;
+      const arrivals = new Map<string, number[]>(keys.map((k) => [k, []]));
+      const inFlightKeys = new Map<string, number>();
+      let maxConcurrentKeys = 0;
+      let handled = 0;
+      await transport.subscribe({
+        group,
+        types: [type],
+        onDelivery: (delivery) => {
+          const { partitionkey: key, data } = delivery.message as Envelope<{ n: number }>;
+          arrivals.get(key)!.push(data.n);
+          inFlightKeys.set(key, (inFlightKeys.get(key) ?? 0) + 1);
+          maxConcurrentKeys = Math.max(maxConcurrentKeys, inFlightKeys.size);
+          setTimeout(
+            () => {
+              const left = inFlightKeys.get(key)! - 1;
+              if (left === 0) inFlightKeys.delete(key);
+              else inFlightKeys.set(key, left);
+              handled++;
+              delivery.ack();
+            },
+            Math.floor(Math.random() * 4),
+          );
+        },
+      });
+      for (let n = 0; n < perKey; n += 10) {
+        const batch: Envelope[] = [];
+        for (let m = n; m < n + 10; m++) for (const key of keys) batch.push(testMessage(type, key, { n: m }));
+        await transport.publish(batch);
+      }
+
+      await waitFor(() => handled === keys.length * perKey, 'every message to be handled', 20_000);
+      const inOrder = Array.from({ length: perKey }, (_, n) => n);
+      for (const key of keys) expect(arrivals.get(key), key).toEqual(inOrder);
+      expect(maxConcurrentKeys).toBeGreaterThan(1);
+    });
+
+    it('delivers a nacked message again after at least the delay, with a higher delivery count', async () => {
+      const type = randomType();
+      const group = randomWord();
+      const times: number[] = [];
+      const { received } = await record(transport, group, [type], {
+        onDelivery: (delivery) => {
+          times.push(Date.now());
+          if (delivery.deliveryCount === 1) delivery.nack(250);
+          else delivery.ack();
+        },
+      });
+      const message = testMessage(type, 'k');
+      await transport.publish([message]);
+
+      await waitFor(() => received.length === 2, 'the redelivery');
+      await sleep(300);
+      expect(received).toHaveLength(2);
+      expect(received.map((r) => r.delivery.message.id)).toEqual([message.id, message.id]);
+      expect(received.map((r) => r.delivery.deliveryCount)).toEqual([1, 2]);
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(250);
+    });
+
+    it('redelivers unacked messages after a graceful reopen, and never acked ones', async () => {
+      const type = randomType();
+      const group = randomWord();
+      const messages = Array.from({ length: 20 }, (_, i) => testMessage(type, `order-${i % 3}`, { i }));
+      const first = await record(transport, group, [type], {
+        onDelivery: (delivery) => {
+          if ((delivery.message.data as { i: number }).i % 2 === 0) delivery.ack();
+        },
+      });
+      await transport.publish(messages);
+      await waitFor(() => first.received.length === messages.length, 'every message once');
+
+      transport = await harness.reopen();
+      const second = await record(transport, group, [type]);
+      const unacked = messages.filter((_, i) => i % 2 === 1).map((m) => m.id);
+      await waitFor(() => second.received.length >= unacked.length, 'the unacked messages');
+      await sleep(200);
+      expect(idsOf(second.received).sort()).toEqual([...unacked].sort());
+
+      // Acked after the reopen: gone for good.
+      transport = await harness.reopen();
+      const third = await record(transport, group, [type]);
+      await transport.publish([testMessage(type, 'order-0', { i: 99 })]);
+      await waitFor(() => third.received.length >= 1, 'a fresh message');
+      await sleep(200);
+      expect(third.received.map((r) => (r.delivery.message.data as { i: number }).i)).toEqual([99]);
+    });
+
+    it('redelivers a message to one group only', async () => {
+      const type = randomType();
+      const [target, bystander] = [randomWord(), randomWord()];
+      const a = await record(transport, target, [type]);
+      const b = await record(transport, bystander, [type]);
+      const message = testMessage(type, 'order-1', { n: 1 });
+      await transport.publish([message]);
+      await waitFor(
+        () => a.received.length === 1 && b.received.length === 1,
+        'both groups to get the message',
+      );
+
+      await transport.redeliver(target, message);
+      // A later message of the same key: once the bystander has it, it has passed the redelivery.
+      const marker = testMessage(type, 'order-1', { n: 2 });
+      await transport.publish([marker]);
+      await waitFor(
+        () => a.received.length === 3 && b.received.length === 2,
+        'the redelivery and the marker',
+      );
+      await sleep(200);
+      expect(idsOf(a.received)).toEqual([message.id, message.id, marker.id]);
+      expect(idsOf(b.received)).toEqual([message.id, marker.id]);
+    });
+
+    it('pauses a partition at maxInFlight unacked deliveries while other partitions go on', async () => {
+      const type = randomType();
+      const group = randomWord();
+      const [busyKey, otherKey] = keysInDistinctPartitions(transport.partitions, 2) as [string, string];
+      const maxInFlight = 5;
+      const unacked: Delivery[] = [];
+      const busyOrder: number[] = [];
+      let maxUnacked = 0;
+      let others = 0;
+      await transport.subscribe({
+        group,
+        types: [type],
+        maxInFlight,
+        onDelivery: (delivery) => {
+          if (delivery.message.partitionkey === otherKey) {
+            others++;
+            delivery.ack();
+            return;
+          }
+          busyOrder.push((delivery.message.data as { i: number }).i);
+          unacked.push(delivery);
+          maxUnacked = Math.max(maxUnacked, unacked.length);
+        },
+      });
+      const busy = Array.from({ length: 30 }, (_, i) => testMessage(type, busyKey, { i }));
+      await transport.publish(busy);
+      await waitFor(() => busyOrder.length === maxInFlight, 'the first deliveries');
+      await sleep(200);
+      expect(busyOrder).toHaveLength(maxInFlight);
+
+      // Another partition is not held up by the paused one.
+      await transport.publish([testMessage(type, otherKey, { i: -1 })]);
+      await waitFor(() => others === 1, 'the message of the other partition');
+      expect(busyOrder).toHaveLength(maxInFlight);
+
+      unacked.shift()!.ack();
+      await waitFor(() => busyOrder.length === maxInFlight + 1, 'one more after an ack');
+      await sleep(100);
+      expect(busyOrder).toHaveLength(maxInFlight + 1);
+
+      while (busyOrder.length < busy.length || unacked.length > 0) {
+        await waitFor(() => unacked.length > 0, 'a delivery to ack');
+        // Ack from the middle too: the window is about the count, not the order of acks.
+        unacked.splice(Math.floor(Math.random() * unacked.length), 1)[0]!.ack();
+      }
+      expect(maxUnacked).toBe(maxInFlight);
+      expect(busyOrder).toEqual(busy.map((_, i) => i));
+    });
+  });
+}
