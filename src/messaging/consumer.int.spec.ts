@@ -337,7 +337,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
           log.push(`done ${label}`);
         },
       },
-      { retry: { initialDelayMs: 150, maxDelayMs: 150 } },
+      { retry: { initialDelayMs: 300, maxDelayMs: 300 } },
     );
     await publish(
       command(1, 'a'),
@@ -379,7 +379,8 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     expect(started).toEqual([7]);
 
     let stopped = false;
-    const stopping = consumer.stop().then(() => {
+    // Two callers (say a signal handler and a test's cleanup) both wait for the same stop.
+    const stopping = Promise.all([consumer.stop(), consumer.stop()]).then(() => {
       stopped = true;
     });
     await sleep(100);

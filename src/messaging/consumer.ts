@@ -93,10 +93,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   if (types.length === 0) throw new Error(`consumer group ${name} has no handlers`);
 
   const lanes = new Map<string, KeyLane>();
-  let subscription: TransportSubscription | undefined;
+  let subscription: Promise<TransportSubscription> | undefined;
+  let stopped: Promise<void> | undefined;
   let stopping = false;
   let running = 0;
-  let drained: (() => void) | undefined;
+  const idleWaiters: (() => void)[] = [];
 
   function onDelivery(delivery: Delivery): void {
     // Not taken: once the subscription stops, the transport hands it out again.
@@ -130,7 +131,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           lanes.delete(key);
         }
       }
-      if (running === 0 && drained !== undefined) drained();
+      if (running === 0) for (const resolve of idleWaiters.splice(0)) resolve();
     });
   }
 
@@ -241,34 +242,46 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   }
 
+  async function shutDown(current: Promise<TransportSubscription>): Promise<void> {
+    stopping = true;
+    if (running > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
+    // Waiting and nacked deliveries were not acked: the transport gives them out again later.
+    lanes.clear();
+    await (await current).stop();
+    logger?.info({ group: name }, 'consumer stopped');
+  }
+
   return {
     async start() {
-      if (subscription !== undefined) return;
-      stopping = false;
-      subscription = await transport.subscribe({
-        group: name,
-        types,
-        ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
-        onDelivery,
-      });
-      logger?.info({ group: name, types }, 'consumer started');
+      if (stopped !== undefined) await stopped;
+      if (subscription === undefined) {
+        stopping = false;
+        subscription = transport.subscribe({
+          group: name,
+          types,
+          ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
+          onDelivery,
+        });
+        subscription.then(
+          () => logger?.info({ group: name, types }, 'consumer started'),
+          () => {
+            subscription = undefined;
+          },
+        );
+      }
+      await subscription;
     },
 
     async stop() {
-      if (subscription === undefined) return;
-      stopping = true;
-      if (running > 0) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
+      if (stopped === undefined) {
+        const current = subscription;
+        if (current === undefined) return;
+        stopped = shutDown(current).finally(() => {
+          subscription = undefined;
+          stopped = undefined;
         });
-        drained = undefined;
       }
-      const current = subscription;
-      subscription = undefined;
-      // Waiting and nacked deliveries were not acked: the transport gives them out again later.
-      lanes.clear();
-      await current.stop();
-      logger?.info({ group: name }, 'consumer stopped');
+      await stopped;
     },
   };
 }

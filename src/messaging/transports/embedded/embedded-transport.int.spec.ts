@@ -247,7 +247,8 @@ describe('embedded transport', () => {
   });
 
   it('loses and reorders nothing when groups fall behind and switch between live records and history', async () => {
-    harness = await openEmbedded({ maxBuffered: 50 });
+    // No pruning: the late group, new to the bus, must find the whole history still retained.
+    harness = await openEmbedded({ maxBuffered: 50, pruneIntervalMs: 0 });
     const { transport } = harness;
     const type = randomType();
     const keys = 30;
