@@ -22,6 +22,7 @@ import {
 } from '../http/index.ts';
 import {
   createConsumer,
+  createMessageScheduler,
   MessageCatalog,
   redriveDeadLetter,
   type DeadLetterStore,
@@ -31,6 +32,7 @@ import {
 import { orderSagaHandlers } from '../sagas/index.ts';
 import { AppError, ERROR_CODES } from '../shared/errors.ts';
 import { removePidFile, resolveAdminKey, writePidFile } from './data-dir.ts';
+import { CONTEXT_MODULES } from './context-modules.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
 import { ROLES, type Role } from './roles.ts';
 
@@ -102,7 +104,33 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   const metrics = createMetrics();
   const messages = createMessageCatalog();
   const consumerLogger = logger.child({ component: 'consumer' });
-  const consumers = consumerSpecs()
+  const now = (): Date => new Date();
+  const scheduler = createMessageScheduler({
+    store,
+    onError: (error) => logger.warn({ err: error }, 'releasing due timers failed; retrying'),
+  });
+
+  // Restarts find every product already listed and write nothing.
+  let catalog: Catalog;
+  try {
+    catalog = await seedCatalog(store, DEMO_MARKETPLACE.products);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const modules = CONTEXT_MODULES.map((create) =>
+    create({ config, store, messages, catalog, marketplace: DEMO_MARKETPLACE, metrics, logger, adminKey: adminKey.key, now }),
+  );
+  for (const module of modules) messages.register(...module.messages);
+  const localModules = modules.filter((module) => has(module.role));
+
+  const specs: ConsumerSpec[] = [
+    ...consumerSpecs(),
+    ...modules.flatMap((module) =>
+      module.handlerGroups.map((handlers) => ({ role: module.role, handlers, source: `orderflow/${module.name}` })),
+    ),
+  ];
+  const consumers = specs
     .filter((spec) => has(spec.role))
     .map((spec) => ({
       group: spec.handlers.group,
@@ -115,6 +143,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         catalog: messages,
         source: spec.source,
         logger: consumerLogger,
+        now,
         observer: {
           handled: (group, type) => metrics.messagesHandled.inc({ group, type }),
           retried: (group, type) => metrics.messageRetries.inc({ group, type }),
@@ -125,8 +154,6 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
 
   let http: HttpServer;
   try {
-    // Restarts find every product already listed and write nothing.
-    const catalog = await seedCatalog(store, DEMO_MARKETPLACE.products);
     http = await createHttpServer({ logger, metrics, lifecycle: () => state, version: packageJson.version });
     registerHealthRoutes(http, {
       metrics,
@@ -151,6 +178,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         transport,
         adminKey: adminKey.key,
       });
+      for (const module of modules) module.registerHttp?.(http);
       registerOperationsPage(http, {
         version: packageJson.version,
         mode: 'embedded',
@@ -181,6 +209,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
           c.running = false;
         }),
       );
+      await scheduler.stop();
+      for (const module of localModules) await module.stop?.();
       await transport.close();
       await store.close();
       await removePidFile(config.dataDir).catch(() => undefined);
@@ -201,7 +231,9 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     async start() {
       if (state !== 'starting') throw new Error(`cannot start an app that is ${state}`);
       try {
+        for (const module of localModules) await module.start?.();
         await transport.start();
+        await scheduler.start();
         for (const c of consumers) {
           await c.consumer.start();
           c.running = true;

@@ -48,6 +48,14 @@ export interface EventStore {
   /** Highest position written so far (-1 when empty). */
   headPosition(): Promise<number>;
 
+  /**
+   * Durable timers: moves scheduled messages whose due time is at or before `now` into the outbox,
+   * in one transaction, oldest first. Returns how many moved and the due time of the next one.
+   */
+  releaseDueMessages(now: number, limit?: number): Promise<{ released: number; nextDueAt: number | null }>;
+  /** Hears the due time of scheduled messages after the commit that scheduled them. */
+  onScheduled(listener: (dueAt: number) => void): () => void;
+
   close(): Promise<void>;
 }
 
@@ -130,6 +138,17 @@ export interface UnitOfWork {
    */
   inbox?: InboxMark;
   checkpoint?: { subscriptionId: string; position: number };
+  /**
+   * Messages to publish later (durable timers: step timeouts, reservation expiry, the carrier's
+   * delays). They survive restarts; one already due at commit goes straight to the outbox.
+   */
+  schedule?: readonly ScheduledMessage[];
+}
+
+export interface ScheduledMessage {
+  message: Envelope;
+  /** Epoch milliseconds at which the message is published. */
+  dueAt: number;
 }
 
 export interface CommitResult {

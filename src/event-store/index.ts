@@ -11,6 +11,7 @@ export type {
   NewEvent,
   ReadAllOptions,
   ReadStreamOptions,
+  ScheduledMessage,
   StoredEvent,
   StreamAppend,
   SubscriptionContext,
@@ -18,5 +19,7 @@ export type {
   UnitOfWork,
 } from './event-store.ts';
 export { NO_STREAM_VERSION } from './event-store.ts';
+export type { AggregateLoader, AggregateLoaderOptions, LoadedAggregate } from './aggregate-loader.ts';
+export { createAggregateLoader } from './aggregate-loader.ts';
 export { describeExpectedVersion, matchesExpectedVersion } from './expected-version.ts';
 export { ConcurrencyError, isConcurrencyError } from '../shared/errors.ts';

@@ -1,4 +1,4 @@
-import type { EventStore, NewEvent, StreamAppend } from '../event-store/event-store.ts';
+import type { EventStore, NewEvent, ScheduledMessage, StreamAppend } from '../event-store/event-store.ts';
 import { ensureError, isAppError, isTerminalError, TerminalError } from '../shared/errors.ts';
 import type { DeadLetterStore } from './dead-letter/dead-letter-store.ts';
 import type { HandlerContext, HandlerGroup, MessageHandler, RetryPolicyOptions } from './handler.ts';
@@ -85,6 +85,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const { group: name, handlers } = options.group;
   const policy: RetryPolicy = resolveRetryPolicy({ ...options.retry, ...options.group.retry });
   const validateIncoming = options.validateIncoming ?? false;
+  const clock = options.now ?? (() => new Date());
   const envelopeOptions: EnvelopeFactoryOptions = {
     source: options.source,
     ...(options.now !== undefined ? { now: options.now } : {}),
@@ -149,8 +150,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       if (handler === undefined) throw new TerminalError(`group ${name} has no handler for ${message.type}`);
       const appends: StreamAppend[] = [];
       const messages: Envelope[] = [];
-      await handler(message, createContext(message, deliveryCount, appends, messages));
-      await store.commit({ appends, messages, inbox: { consumer: name, messageId: message.id } });
+      const schedule: ScheduledMessage[] = [];
+      await handler(message, createContext(message, deliveryCount, appends, messages, schedule));
+      await store.commit({
+        appends,
+        messages,
+        inbox: { consumer: name, messageId: message.id },
+        ...(schedule.length > 0 ? { schedule } : {}),
+      });
       delivery.ack();
       notify(() => observer?.handled?.(name, message.type, performance.now() - started));
       return true;
@@ -204,6 +211,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     deliveryCount: number,
     appends: StreamAppend[],
     messages: Envelope[],
+    schedule: ScheduledMessage[],
   ): HandlerContext {
     const causal = {
       correlationId: message.correlationid,
@@ -231,6 +239,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         catalog.validate(envelope.type, envelope.data);
         messages.push(envelope);
       },
+      schedule(newMessage, delayMs) {
+        const envelope = createEnvelope(newMessage, envelopeOptions, message);
+        catalog.validate(envelope.type, envelope.data);
+        schedule.push({ message: envelope, dueAt: clock().getTime() + Math.max(0, delayMs) });
+      },
+      now: clock,
     };
   }
 

@@ -20,6 +20,13 @@ export interface HandlerContext {
   append(streamId: string, events: readonly NewEvent[], expectedVersion?: ExpectedVersion): void;
   /** Sends a message (command or event) caused by the one being handled, through the outbox. */
   send<T>(message: NewMessage<T>): void;
+  /**
+   * Sends a message later: a durable timer (step timeout, reservation expiry, carrier delay) that
+   * survives restarts and is committed with the handler's other effects.
+   */
+  schedule<T>(message: NewMessage<T>, delayMs: number): void;
+  /** The consumer's clock. */
+  now(): Date;
 }
 
 export type MessageHandler<T = unknown> = (message: Envelope<T>, context: HandlerContext) => void | Promise<void>;

@@ -8,6 +8,8 @@ export type { MessageData, MessageDefinition } from './message-catalog.ts';
 export { defineMessage, MessageCatalog } from './message-catalog.ts';
 export type { Consumer, ConsumerLogger, ConsumerObserver, ConsumerOptions } from './consumer.ts';
 export { createConsumer } from './consumer.ts';
+export type { MessageScheduler, MessageSchedulerOptions } from './scheduler.ts';
+export { createMessageScheduler } from './scheduler.ts';
 export type { RetryPolicy } from './retry/retry-policy.ts';
 export { backoffDelay, DEFAULT_RETRY_POLICY, resolveRetryPolicy } from './retry/retry-policy.ts';
 export type {

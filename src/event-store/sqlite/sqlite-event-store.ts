@@ -20,6 +20,7 @@ import {
 import { describeExpectedVersion, matchesExpectedVersion } from '../expected-version.ts';
 import type { SqliteDatabase, WriteContext } from './sqlite-database.ts';
 import type { SqliteOutbox } from './sqlite-outbox.ts';
+import { createSqliteScheduledMessages } from './sqlite-scheduled-messages.ts';
 
 export interface SqliteEventStoreOptions {
   /**
@@ -135,6 +136,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
   const now = options.now ?? (() => new Date());
   database.migrate('0002_event_store', SCHEMA);
   const { db } = database;
+  const scheduledMessages = createSqliteScheduledMessages(database, outbox);
 
   const insertEvent = db.prepare<
     [number, number, string, string, string, string, string | null, number | null, string]
@@ -326,7 +328,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
     return { nextVersion: version, lastPosition, written: written > 0 };
   }
 
-  function commitInWrite(context: WriteContext, unit: UnitOfWork, time: string): CommitResult {
+  function commitInWrite(context: WriteContext, unit: UnitOfWork, time: string, nowMs: number): CommitResult {
     // Marking first turns the duplicate check and the mark into one statement; a later failure
     // rolls the mark back with the rest of the unit.
     const inbox = unit.inbox;
@@ -341,13 +343,17 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
     if (messages !== undefined && messages.length > 0) outbox.insert(context, messages);
     const checkpoint = unit.checkpoint;
     if (checkpoint !== undefined) upsertCheckpoint.run(checkpoint.subscriptionId, checkpoint.position, time);
+    const schedule = unit.schedule;
+    if (schedule !== undefined && schedule.length > 0) scheduledMessages.insert(context, schedule, nowMs);
     counters.units++;
     return { duplicate: false, appends: results };
   }
 
   function commit(unit: UnitOfWork): Promise<CommitResult> {
-    const time = now().toISOString();
-    return database.write((context) => commitInWrite(context, unit, time));
+    const at = now();
+    const time = at.toISOString();
+    const nowMs = at.getTime();
+    return database.write((context) => commitInWrite(context, unit, time, nowMs));
   }
 
   async function append(
@@ -445,6 +451,14 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
     async headPosition() {
       ensureOpen();
       return headPositionNow();
+    },
+
+    releaseDueMessages(nowMs, limit = 1_000) {
+      return scheduledMessages.release(nowMs, limit);
+    },
+
+    onScheduled(listener) {
+      return scheduledMessages.onScheduled(listener);
     },
 
     stats() {

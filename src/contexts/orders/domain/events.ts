@@ -82,8 +82,101 @@ export const OrderPlaced = defineMessage({
     'A customer placed an order: priced from the catalog, durable, not yet reserved or paid. Starts the order saga. Amounts are integer minor units.',
 });
 
-/** Every message the orders context sends. */
-export const ORDER_MESSAGES = [OrderPlaced] as const;
+/** Why an order ended without delivery (DESIGN.md §4). */
+export const OrderReasonSchema = Type.Union([
+  Type.Literal('out_of_stock'),
+  Type.Literal('payment_declined'),
+  Type.Literal('fraud_suspected'),
+  Type.Literal('fulfillment_failed'),
+  Type.Literal('customer_request'),
+  Type.Literal('timeout'),
+]);
+
+/*
+ * The order's lifecycle after placement. The order saga (the orchestrator, part of the orders
+ * context) records these in the order's stream and publishes them; all are partitioned by order id.
+ */
+
+export const OrderConfirmedData = Type.Object(
+  { orderId: Type.String(), total: Type.Integer({ minimum: 0 }), currency: CurrencySchema },
+  { additionalProperties: false },
+);
+export const OrderConfirmed = defineMessage({
+  type: 'orders.OrderConfirmed',
+  kind: 'event',
+  schema: OrderConfirmedData,
+  description: 'Stock is reserved and the payment authorized: the order will be fulfilled.',
+});
+
+export const OrderRejectedData = Type.Object(
+  { orderId: Type.String(), reason: OrderReasonSchema, detail: Type.String() },
+  { additionalProperties: false },
+);
+export const OrderRejected = defineMessage({
+  type: 'orders.OrderRejected',
+  kind: 'event',
+  schema: OrderRejectedData,
+  description: 'The order cannot be fulfilled; everything done for it was compensated. Terminal.',
+});
+
+export const OrderCancelledData = Type.Object(
+  { orderId: Type.String(), reason: OrderReasonSchema, detail: Type.String() },
+  { additionalProperties: false },
+);
+export const OrderCancelled = defineMessage({
+  type: 'orders.OrderCancelled',
+  kind: 'event',
+  schema: OrderCancelledData,
+  description: 'The order was cancelled before dispatch; stock released, payment voided, shipments cancelled. Terminal.',
+});
+
+export const OrderDeliveredData = Type.Object({ orderId: Type.String() }, { additionalProperties: false });
+export const OrderDelivered = defineMessage({
+  type: 'orders.OrderDelivered',
+  kind: 'event',
+  schema: OrderDeliveredData,
+  description: 'Every shipment of the order was delivered. Terminal.',
+});
+
+export const CancelOrderData = Type.Object(
+  { orderId: Type.String(), reason: Type.Literal('customer_request'), requestedAt: Type.String({ format: 'date-time' }) },
+  { additionalProperties: false },
+);
+export const CancelOrder = defineMessage({
+  type: 'orders.CancelOrder',
+  kind: 'command',
+  schema: CancelOrderData,
+  description: 'The customer asked to cancel. Handled by the order saga: compensates before dispatch, refuses after.',
+});
+
+export const OrderCancellationRefusedData = Type.Object(
+  { orderId: Type.String(), reason: Type.String(), detail: Type.String() },
+  { additionalProperties: false },
+);
+export const OrderCancellationRefused = defineMessage({
+  type: 'orders.OrderCancellationRefused',
+  kind: 'event',
+  schema: OrderCancellationRefusedData,
+  description: 'A cancellation arrived too late (a shipment was already dispatched, or the order had ended).',
+});
+
+export type OrderConfirmedData = Static<typeof OrderConfirmedData>;
+export type OrderRejectedData = Static<typeof OrderRejectedData>;
+export type OrderCancelledData = Static<typeof OrderCancelledData>;
+export type OrderDeliveredData = Static<typeof OrderDeliveredData>;
+export type CancelOrderData = Static<typeof CancelOrderData>;
+export type OrderCancellationRefusedData = Static<typeof OrderCancellationRefusedData>;
+
+/** Every message the orders context (with its saga) sends. */
+export const ORDER_MESSAGES = [
+  OrderPlaced,
+  OrderConfirmed,
+  OrderRejected,
+  OrderCancelled,
+  OrderDelivered,
+  CancelOrder,
+  OrderCancellationRefused,
+] as const;
 
 /** An order event as the domain sees it (stored events carry more: position, time, metadata). */
 export type OrderEvent = { type: typeof ORDER_PLACED; data: OrderPlacedData };
