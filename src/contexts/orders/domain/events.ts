@@ -97,8 +97,17 @@ export const OrderReasonSchema = Type.Union([
  * context) records these in the order's stream and publishes them; all are partitioned by order id.
  */
 
+// Lifecycle events carry the customer (and, once confirmed, the lines) so that subscribers such as
+// notifications need not read the order's stream, which belongs to this context.
 export const OrderConfirmedData = Type.Object(
-  { orderId: Type.String(), total: Type.Integer({ minimum: 0 }), currency: CurrencySchema },
+  {
+    orderId: Type.String(),
+    customerId: Type.String(),
+    region: RegionSchema,
+    total: Type.Integer({ minimum: 0 }),
+    currency: CurrencySchema,
+    items: Type.Array(OrderLineSchema, { minItems: 1 }),
+  },
   { additionalProperties: false },
 );
 export const OrderConfirmed = defineMessage({
@@ -109,7 +118,7 @@ export const OrderConfirmed = defineMessage({
 });
 
 export const OrderRejectedData = Type.Object(
-  { orderId: Type.String(), reason: OrderReasonSchema, detail: Type.String() },
+  { orderId: Type.String(), customerId: Type.String(), reason: OrderReasonSchema, detail: Type.String() },
   { additionalProperties: false },
 );
 export const OrderRejected = defineMessage({
@@ -120,7 +129,7 @@ export const OrderRejected = defineMessage({
 });
 
 export const OrderCancelledData = Type.Object(
-  { orderId: Type.String(), reason: OrderReasonSchema, detail: Type.String() },
+  { orderId: Type.String(), customerId: Type.String(), reason: OrderReasonSchema, detail: Type.String() },
   { additionalProperties: false },
 );
 export const OrderCancelled = defineMessage({
@@ -130,7 +139,10 @@ export const OrderCancelled = defineMessage({
   description: 'The order was cancelled before dispatch; stock released, payment voided, shipments cancelled. Terminal.',
 });
 
-export const OrderDeliveredData = Type.Object({ orderId: Type.String() }, { additionalProperties: false });
+export const OrderDeliveredData = Type.Object(
+  { orderId: Type.String(), customerId: Type.String() },
+  { additionalProperties: false },
+);
 export const OrderDelivered = defineMessage({
   type: 'orders.OrderDelivered',
   kind: 'event',
