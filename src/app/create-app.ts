@@ -7,7 +7,12 @@ import {
   seedCatalog,
   type Catalog,
 } from '../contexts/catalog/index.ts';
-import { createOrderIntake, ORDER_MESSAGES, registerOrdersHttp } from '../contexts/orders/index.ts';
+import {
+  createOrderIntake,
+  createOrderUpdates,
+  ORDER_MESSAGES,
+  registerOrdersHttp,
+} from '../contexts/orders/index.ts';
 import type { EventStore } from '../event-store/index.ts';
 import {
   createHttpServer,
@@ -264,8 +269,10 @@ interface ApiDependencies {
 function registerApi(http: HttpServer, deps: ApiDependencies): void {
   registerOpenApiRoute(http);
   registerCatalogHttp(http, { catalog: deps.catalog });
+  const intake = createOrderIntake({ store: deps.store, catalog: deps.catalog, messages: deps.messages });
   registerOrdersHttp(http, {
-    intake: createOrderIntake({ store: deps.store, catalog: deps.catalog, messages: deps.messages }),
+    intake,
+    updates: createOrderUpdates({ store: deps.store, load: (orderId) => intake.get(orderId) }),
     onOrderPlaced: (order) => deps.metrics.ordersPlaced.inc({ region: order.region }),
   });
   registerAdminRoutes(http, {

@@ -56,6 +56,13 @@ export interface EventStore {
   /** Hears the due time of scheduled messages after the commit that scheduled them. */
   onScheduled(listener: (dueAt: number) => void): () => void;
 
+  /**
+   * Hears of events after they commit (in this process; adapters shared by several processes relay
+   * other processes' commits where they can). For live views — server-sent events, `Prefer: wait` —
+   * never for processing: a listener may miss events while it is not registered; use `subscribe`.
+   */
+  onEventsCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void;
+
   close(): Promise<void>;
 }
 
@@ -143,6 +150,13 @@ export interface UnitOfWork {
    * delays). They survive restarts; one already due at commit goes straight to the outbox.
    */
   schedule?: readonly ScheduledMessage[];
+}
+
+/** What live listeners learn of a committed event. */
+export interface CommittedEvent {
+  streamId: string;
+  type: string;
+  correlationId?: string;
 }
 
 export interface ScheduledMessage {

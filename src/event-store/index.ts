@@ -3,6 +3,7 @@ export type {
   AppendOptions,
   AppendResult,
   CommitResult,
+  CommittedEvent,
   EventMetadata,
   EventStore,
   EventSubscription,

@@ -177,8 +177,14 @@ describe('orders API (the real app over HTTP)', () => {
       expect(withSaga.events[1]!.position).toBeGreaterThan(withSaga.events[0]!.position);
     });
 
-    it('accepts Prefer: wait=N and answers at once', async () => {
-      const response = await postOrder(base, orderBody(), newKey(), { prefer: 'wait=5' });
+    it('applies Prefer: wait=N and says so with Preference-Applied', async () => {
+      const response = await postOrder(base, orderBody(), newKey(), { prefer: 'wait=1' });
+      expect(response.status).toBe(201);
+      expect(response.headers.get('preference-applied')).toBe('wait=1');
+    });
+
+    it('ignores a malformed Prefer: wait', async () => {
+      const response = await postOrder(base, orderBody(), newKey(), { prefer: 'wait=soon' });
       expect(response.status).toBe(201);
       expect(response.headers.get('preference-applied')).toBeNull();
     });

@@ -7,14 +7,18 @@ import { AppError, ERROR_CODES } from '../../shared/errors.ts';
 import { toMajorUnits } from '../catalog/index.ts';
 import { RegionSchema } from './domain/events.ts';
 import {
+  isTerminal,
   ORDER_REASONS,
   ORDER_STATUSES,
+  SHIPMENT_STATUSES,
+  type ShipmentStatus,
   type Order,
   type OrderReason,
   type OrderStatus,
 } from './domain/order.ts';
 import { PlaceOrderSchema } from './domain/place-order.ts';
 import type { OrderIntake } from './order-intake.ts';
+import type { OrderUpdates } from './order-updates.ts';
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
@@ -50,10 +54,14 @@ export const OrderViewSchema = Type.Object({
   shipments: Type.Array(
     Type.Object({
       shipmentId: Type.String(),
+      vendorId: Type.String(),
       warehouseId: Type.String(),
-      status: Type.String(),
+      status: Type.Unsafe<ShipmentStatus>({ type: 'string', enum: [...SHIPMENT_STATUSES] }),
+      carrier: Type.Optional(Type.String()),
+      trackingNumber: Type.Optional(Type.String()),
       items: Type.Array(Type.Object({ sku: Type.String(), quantity: Type.Integer() })),
     }),
+    { description: 'One per vendor warehouse the order ships from (split shipments)' },
   ),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
@@ -145,13 +153,32 @@ async function requireIdempotencyKey(request: FastifyRequest): Promise<void> {
 
 export interface OrdersHttpOptions {
   intake: OrderIntake;
+  /** Live views for `Prefer: wait` and server-sent events. */
+  updates: OrderUpdates;
   /** Called once per new order (metrics). */
   onOrderPlaced?: (order: Order) => void;
+  /**
+   * Longest `Prefer: wait` honoured, in seconds.
+   * @default 30
+   */
+  maxWaitSeconds?: number;
+  /**
+   * Interval of SSE keep-alive comments.
+   * @default 15000
+   */
+  heartbeatMs?: number;
+}
+
+/** The saga has decided: the order is confirmed (or further), or it ended. */
+function hasOutcome(order: Order): boolean {
+  return order.status !== 'pending';
 }
 
 /** POST /v1/orders, GET /v1/orders/{id}, GET /v1/orders/{id}/events. */
 export function registerOrdersHttp(app: HttpServer, options: OrdersHttpOptions): void {
-  const { intake, onOrderPlaced } = options;
+  const { intake, updates, onOrderPlaced } = options;
+  const maxWaitSeconds = options.maxWaitSeconds ?? 30;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
 
   app.post(
     '/v1/orders',
@@ -164,8 +191,9 @@ export function registerOrdersHttp(app: HttpServer, options: OrdersHttpOptions):
         description: [
           'Accepts the order once it is durable: it is readable with GET as soon as this answers.',
           'Idempotent per Idempotency-Key: the same key and body answer 200 with the current view, the same key',
-          'with another body 409. Prices and totals come from the catalog. `Prefer: wait=N` (RFC 7240) is',
-          'accepted; waiting for the saga outcome is not applied yet (no Preference-Applied header).',
+          'with another body 409. Prices and totals come from the catalog. With `Prefer: wait=N` (RFC 7240,',
+          `at most ${maxWaitSeconds} s) the answer waits up to N seconds for the saga's outcome (confirmed,`,
+          'rejected…) and says so with `Preference-Applied: wait=N`; the status code stays 201 or 200.',
         ].join(' '),
         headers: Type.Object({
           'idempotency-key': Type.String({
@@ -194,8 +222,8 @@ export function registerOrdersHttp(app: HttpServer, options: OrdersHttpOptions):
       },
     },
     async (request, reply) => {
-      // Parsed so that a malformed preference is ignored as RFC 7240 asks; applied by a later slice.
-      parsePreferWait(request.headers.prefer);
+      // A malformed preference is ignored, as RFC 7240 asks.
+      const wait = parsePreferWait(request.headers.prefer);
       const traceparent = request.headers.traceparent;
       const outcome = await intake.place({
         idempotencyKey: request.headers['idempotency-key'],
@@ -203,10 +231,16 @@ export function registerOrdersHttp(app: HttpServer, options: OrdersHttpOptions):
         ...(typeof traceparent === 'string' ? { traceparent } : {}),
       });
       if (outcome.created) onOrderPlaced?.(outcome.order);
+      let order = outcome.order;
+      if (wait !== undefined && wait > 0) {
+        const seconds = Math.min(wait, maxWaitSeconds);
+        order = (await updates.waitFor(order.id, hasOutcome, seconds * 1000)) ?? order;
+        reply.header('preference-applied', `wait=${seconds}`);
+      }
       return reply
         .code(outcome.created ? 201 : 200)
-        .header('location', `/v1/orders/${outcome.order.id}`)
-        .send(toOrderView(outcome.order));
+        .header('location', `/v1/orders/${order.id}`)
+        .send(toOrderView(order));
     },
   );
 
@@ -224,6 +258,97 @@ export function registerOrdersHttp(app: HttpServer, options: OrdersHttpOptions):
       const order = await intake.get(request.params.id);
       if (order === undefined) throw orderNotFound(request.params.id);
       return toOrderView(order);
+    },
+  );
+
+  app.post(
+    '/v1/orders/:id/cancel',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: 'Cancel an order (customer request)',
+        description: [
+          'Before dispatch the saga compensates: stock released, payment voided, shipments cancelled, then',
+          'the order is `cancelled` with reason `customer_request`. Answers 202 with the current view; with',
+          '`Prefer: wait=N` it waits for the outcome. After dispatch, or once the order ended: 409.',
+        ].join(' '),
+        params: OrderParams,
+        headers: Type.Object({
+          prefer: Type.Optional(Type.String({ description: 'RFC 7240, e.g. wait=5' })),
+        }),
+        response: {
+          202: { ...OrderViewSchema, description: 'Cancellation requested; the saga carries it out' },
+          404: problemResponse('No such order'),
+          409: problemResponse('Too late: a shipment left, or the order ended (ORDER_NOT_CANCELLABLE)'),
+        },
+      },
+    },
+    async (request, reply) => {
+      let order = await intake.cancel(request.params.id);
+      const wait = parsePreferWait(request.headers.prefer);
+      if (wait !== undefined && wait > 0) {
+        const seconds = Math.min(wait, maxWaitSeconds);
+        order = (await updates.waitFor(order.id, (o) => !o.cancellationRequested, seconds * 1000)) ?? order;
+        reply.header('preference-applied', `wait=${seconds}`);
+      }
+      return reply.code(202).send(toOrderView(order));
+    },
+  );
+
+  app.get(
+    '/v1/orders/:id/stream',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: "The order's status changes, live (server-sent events)",
+        description: [
+          'A `text/event-stream`: an `order` event with the current view at once, then one on every change;',
+          'the stream ends after the order reaches a terminal status (delivered, rejected, cancelled).',
+          'Comment lines keep idle connections open.',
+        ].join(' '),
+        params: OrderParams,
+        response: {
+          200: {
+            description: 'Server-sent events, each `event: order` with the order view as `data`',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          404: problemResponse('No such order'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const order = await intake.get(request.params.id);
+      if (order === undefined) throw orderNotFound(request.params.id);
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      let lastSent = '';
+      let closed = false;
+      const send = (current: Order): void => {
+        if (closed) return;
+        const data = JSON.stringify(toOrderView(current));
+        if (data !== lastSent) {
+          lastSent = data;
+          raw.write(`event: order\nid: ${current.updatedAt}\ndata: ${data}\n\n`);
+        }
+        if (isTerminal(current.status)) end();
+      };
+      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), heartbeatMs);
+      const stop = updates.watch(order.id, send);
+      const end = (): void => {
+        if (closed) return;
+        closed = true;
+        clearInterval(heartbeat);
+        stop();
+        raw.end();
+      };
+      raw.on('close', end);
+      send(order);
     },
   );
 

@@ -9,3 +9,4 @@ export {
 export { orderStreamId, type Order, type OrderReason, type OrderStatus } from './domain/order.ts';
 export { createOrderIntake, orderIdFor, ORDER_ID_NAMESPACE, type OrderIntake } from './order-intake.ts';
 export { registerOrdersHttp, type OrdersHttpOptions } from './http.ts';
+export { createOrderUpdates, type OrderUpdates } from './order-updates.ts';

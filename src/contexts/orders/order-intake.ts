@@ -4,8 +4,8 @@ import { childTraceparent, createEnvelope, type MessageCatalog } from '../../mes
 import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../shared/errors.ts';
 import type { CatalogLookup } from '../catalog/index.ts';
 import { canonicalHash } from './canonical-json.ts';
-import { OrderPlaced, type OrderPlacedMetadata } from './domain/events.ts';
-import { evolve, foldOrder, orderStreamId, type Order } from './domain/order.ts';
+import { CancelOrder, OrderPlaced, type OrderPlacedMetadata } from './domain/events.ts';
+import { evolve, foldOrder, isCancellable, isTerminal, orderStreamId, type Order } from './domain/order.ts';
 import { placeOrder, type PlaceOrder } from './domain/place-order.ts';
 
 /** Fixed namespace of order ids: `orderId = uuidv5(idempotencyKey, ORDER_ID_NAMESPACE)`. Never change it. */
@@ -39,8 +39,14 @@ export interface PlaceOrderOutcome {
 
 export interface OrderIntake {
   place(request: PlaceOrderRequest): Promise<PlaceOrderOutcome>;
-  /** The order's current state; undefined for an unknown (or malformed) id. */
+  /** The order's current view, from every event correlated with it; undefined for an unknown (or malformed) id. */
   get(orderId: string): Promise<Order | undefined>;
+  /**
+   * A customer's cancellation: recorded and handed to the saga, which compensates before dispatch
+   * (or refuses, if a shipment left in the meantime). Refused at once when the order already ended
+   * or something was dispatched. Idempotent: asking twice sends one request.
+   */
+  cancel(orderId: string): Promise<Order>;
   /** Every event correlated with the order, from every context, in global order. */
   trail(orderId: string): Promise<StoredEvent[]>;
 }
@@ -123,7 +129,57 @@ export function createOrderIntake(options: OrderIntakeOptions): OrderIntake {
     async get(orderId) {
       const id = parseOrderId(orderId);
       if (id === undefined) return undefined;
-      return foldOrder(await store.readStream(orderStreamId(id)));
+      return foldOrder(await store.readCorrelated(id));
+    },
+
+    async cancel(orderId) {
+      const id = parseOrderId(orderId);
+      const order = id === undefined ? undefined : foldOrder(await store.readCorrelated(id));
+      if (id === undefined || order === undefined) {
+        throw new AppError(
+          ERROR_CODES.ORDER_NOT_FOUND,
+          'not_found',
+          `there is no order ${JSON.stringify(orderId)}`,
+        );
+      }
+      if (!isCancellable(order)) {
+        const why = isTerminal(order.status)
+          ? `it is already ${order.status}`
+          : 'a shipment has already been dispatched';
+        throw new AppError(
+          ERROR_CODES.ORDER_NOT_CANCELLABLE,
+          'conflict',
+          `order ${id} cannot be cancelled: ${why}`,
+          {
+            details: { orderId: id, status: order.status },
+          },
+        );
+      }
+      if (order.cancellationRequested) return order;
+      const at = now();
+      const envelope = createEnvelope(
+        {
+          // One request per order, whatever the number of clicks: the saga's inbox drops a second copy.
+          id: `${id}:CancelOrder`,
+          type: CancelOrder.type,
+          data: { orderId: id, reason: 'customer_request' as const, requestedAt: at.toISOString() },
+          correlationId: id,
+          subject: id,
+        },
+        { source: ORDERS_SOURCE, now: () => at },
+      );
+      messages.validate(envelope.type, envelope.data);
+      const event = {
+        id: `${id}:OrderCancellationRequested`,
+        type: 'OrderCancellationRequested',
+        data: { orderId: id, reason: 'customer_request', requestedAt: at.toISOString() },
+        metadata: { correlationId: id, context: 'orders' },
+      };
+      await store.commit({
+        appends: [{ streamId: orderStreamId(id), events: [event], expectedVersion: 'stream_exists' }],
+        messages: [envelope],
+      });
+      return evolve(order, { ...event, time: at.toISOString() })!;
     },
 
     async trail(orderId) {

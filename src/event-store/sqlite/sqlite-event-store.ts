@@ -6,6 +6,7 @@ import {
   type AppendOptions,
   type AppendResult,
   type CommitResult,
+  type CommittedEvent,
   type EventMetadata,
   type EventStore,
   type EventSubscription,
@@ -195,6 +196,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
   );
 
   const counters = { units: 0, events: 0, duplicates: 0, conflicts: 0 };
+  const committedListeners = new Set<(events: readonly CommittedEvent[]) => void>();
   const subscriptions = new Map<string, RunningSubscription>();
   let closing: Promise<void> | undefined;
 
@@ -325,6 +327,18 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
     }
     const written = version - current;
     counters.events += written;
+    if (written > 0 && committedListeners.size > 0) {
+      const committed: CommittedEvent[] = [];
+      for (let i = 0; i < count; i++) {
+        if (stored?.[i] === true) continue;
+        const event = events[i]!;
+        const correlationId = event.metadata?.correlationId;
+        committed.push({ streamId, type: event.type, ...(typeof correlationId === 'string' ? { correlationId } : {}) });
+      }
+      context.afterCommit(() => {
+        for (const listener of committedListeners) listener(committed);
+      });
+    }
     return { nextVersion: version, lastPosition, written: written > 0 };
   }
 
@@ -459,6 +473,11 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
 
     onScheduled(listener) {
       return scheduledMessages.onScheduled(listener);
+    },
+
+    onEventsCommitted(listener) {
+      committedListeners.add(listener);
+      return () => committedListeners.delete(listener);
     },
 
     stats() {

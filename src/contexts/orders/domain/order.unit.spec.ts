@@ -52,6 +52,7 @@ describe('order state', () => {
       createdAt: '2026-01-02T03:04:05.000Z',
       updatedAt: '2026-01-02T03:04:05.000Z',
       requestHash: 'abc',
+      cancellationRequested: false,
     });
   });
 
@@ -62,14 +63,61 @@ describe('order state', () => {
     ).toBeUndefined();
   });
 
-  it('moves updatedAt with later events it does not know yet', () => {
-    const order = foldOrder([
-      placed(),
-      { type: 'SomethingLater', data: {}, time: '2026-01-02T03:04:09.000Z' },
-    ]);
+  it('leaves the view (updatedAt included) for events it does not show', () => {
+    const order = foldOrder([placed(), { type: 'SagaStarted', data: {}, time: '2026-01-02T03:04:09.000Z' }]);
     expect(order?.status).toBe('pending');
-    expect(order?.createdAt).toBe('2026-01-02T03:04:05.000Z');
-    expect(order?.updatedAt).toBe('2026-01-02T03:04:09.000Z');
+    expect(order?.updatedAt).toBe('2026-01-02T03:04:05.000Z');
+  });
+
+  it('follows the lifecycle with split shipments: confirmed → partially_shipped → shipped → delivered', () => {
+    const at = (s: number) => `2026-01-02T03:05:${String(s).padStart(2, '0')}.000Z`;
+    const shipment = (shipmentId: string, warehouseId: string) => ({
+      type: 'ShipmentAllocated',
+      data: { shipmentId, vendorId: 'kettle', warehouseId, lines: [{ sku: 'MUG', quantity: 1 }] },
+      time: at(2),
+    });
+    const steps = [
+      { event: { type: 'OrderConfirmed', data: {}, time: at(1) }, status: 'confirmed' },
+      { event: shipment('s1', 'wh-a'), status: 'confirmed' },
+      { event: shipment('s2', 'wh-b'), status: 'confirmed' },
+      {
+        event: { type: 'ShipmentDispatched', data: { shipmentId: 's1', trackingNumber: 'T1' }, time: at(3) },
+        status: 'partially_shipped',
+      },
+      {
+        event: { type: 'ShipmentDispatched', data: { shipmentId: 's2', trackingNumber: 'T2' }, time: at(4) },
+        status: 'shipped',
+      },
+      { event: { type: 'ShipmentDelivered', data: { shipmentId: 's1' }, time: at(5) }, status: 'shipped' },
+      { event: { type: 'OrderDelivered', data: {}, time: at(6) }, status: 'delivered' },
+    ];
+    let order = evolve(undefined, placed());
+    for (const step of steps) {
+      order = evolve(order, step.event);
+      expect(order?.status).toBe(step.status);
+    }
+    expect(order?.shipments.map((s) => [s.shipmentId, s.status, s.trackingNumber])).toEqual([
+      ['s1', 'delivered', 'T1'],
+      ['s2', 'dispatched', 'T2'],
+    ]);
+    expect(order?.updatedAt).toBe(at(6));
+  });
+
+  it('ends rejected or cancelled with the reason, and tracks a pending cancellation', () => {
+    const rejected = foldOrder([placed(), { type: 'OrderRejected', data: { reason: 'out_of_stock' } }]);
+    expect([rejected?.status, rejected?.reason]).toEqual(['rejected', 'out_of_stock']);
+    const requested = foldOrder([placed(), { type: 'OrderCancellationRequested', data: {} }]);
+    expect(requested?.cancellationRequested).toBe(true);
+    const cancelled = foldOrder([
+      placed(),
+      { type: 'OrderCancellationRequested', data: {} },
+      { type: 'OrderCancelled', data: { reason: 'customer_request' } },
+    ]);
+    expect([cancelled?.status, cancelled?.reason, cancelled?.cancellationRequested]).toEqual([
+      'cancelled',
+      'customer_request',
+      false,
+    ]);
   });
 
   it('lives in the stream order-<id>', () => {
