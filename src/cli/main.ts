@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { createApp, type App } from '../app/create-app.ts';
 import { openDeadLetterAdmin } from '../app/dead-letter-admin.ts';
+import { startDemoTraffic } from '../app/demo-traffic.ts';
 import { parseRoles, ROLES, type Role } from '../app/roles.ts';
 import { loadConfig, type AppConfig } from '../config/load-config.ts';
 import type { DeadLetter, DeadLetterStatus } from '../messaging/index.ts';
@@ -37,7 +38,7 @@ function readConfig(): AppConfig {
   }
 }
 
-async function start(options: { roles?: string }): Promise<void> {
+async function start(options: { roles?: string; demoTraffic?: boolean }): Promise<void> {
   let roles: Role[];
   try {
     roles = options.roles === undefined ? [...ROLES] : parseRoles(options.roles);
@@ -67,6 +68,14 @@ async function start(options: { roles?: string }): Promise<void> {
     fail(EXIT_FAILED, `could not start: ${cause.message}`);
   }
 
+  const demo =
+    options.demoTraffic === true && roles.includes('api')
+      ? startDemoTraffic({
+          baseUrl: url,
+          onError: (error) => console.error(`orderflow: demo order failed: ${error.message}`),
+        })
+      : undefined;
+
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
@@ -75,17 +84,20 @@ async function start(options: { roles?: string }): Promise<void> {
     }
     signalled = true;
     console.log(`Orderflow stopping (${signal})…`);
-    app.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error(`orderflow: shutdown failed: ${ensureError(error).message}`);
-        process.exit(EXIT_FAILED);
-      },
-    );
+    (demo?.stop() ?? Promise.resolve())
+      .then(() => app.stop())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(`orderflow: shutdown failed: ${ensureError(error).message}`);
+          process.exit(EXIT_FAILED);
+        },
+      );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   console.log(`Orderflow listening on ${url} (embedded, data in ${config.dataDir})`);
+  if (demo !== undefined) console.log('Placing demo orders every 2 s (--demo-traffic)');
 }
 
 async function withDeadLetters<T>(
@@ -130,6 +142,7 @@ function createProgram(): Command {
     .command('start')
     .description('run Orderflow (embedded mode: one process, data in ORDERFLOW_DATA_DIR)')
     .option('--roles <list>', `comma-separated roles to run: ${ROLES.join(', ')} (default: all)`)
+    .option('--demo-traffic', 'also place a steady trickle of varied demo orders (needs the api role)')
     .action(start);
 
   const deadLetters = program
