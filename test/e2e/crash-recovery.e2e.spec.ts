@@ -1,11 +1,16 @@
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  killHard,
+  startOrderflowProcess as startOrderflow,
+  stopGracefully,
+  type OrderflowProcess as Running,
+} from '../support/orderflow-process.ts';
+import { freePort, sleep } from '../support/test-app.ts';
 
 /**
  * Guarantee 1 and 2 under SIGKILL: Orderflow runs as a real child process, several clients place
@@ -15,73 +20,8 @@ import { afterAll, describe, expect, it } from 'vitest';
  * saga's start), checked in the API and in the SQLite file itself.
  */
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const CLIENTS = 8;
 const KILL_CYCLES = 2;
-
-interface Running {
-  child: ChildProcess;
-  baseUrl: string;
-  output: string[];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function startOrderflow(dataDir: string, port: number): Promise<Running> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/orderflow.mjs'), 'start'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ORDERFLOW_DATA_DIR: dataDir,
-      ORDERFLOW_PORT: String(port),
-      ORDERFLOW_HOST: '127.0.0.1',
-      ORDERFLOW_LOG_LEVEL: 'warn',
-      ORDERFLOW_ADMIN_KEY: 'crash-test-admin-key',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`orderflow exited early (${child.exitCode}): ${output.join('')}`);
-    try {
-      const response = await fetch(`${baseUrl}/readyz`);
-      if (response.status === 200) return { child, baseUrl, output };
-    } catch {
-      // not listening yet
-    }
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`orderflow did not become ready: ${output.join('')}`);
-}
-
-async function killHard(running: Running): Promise<void> {
-  const exited = new Promise<void>((resolve) => running.child.once('exit', () => resolve()));
-  running.child.kill('SIGKILL');
-  await exited;
-}
-
-async function stopGracefully(running: Running): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)));
-  running.child.kill('SIGTERM');
-  return exited;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 interface Attempt {
   key: string;

@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ROOT, sleep } from './test-app.ts';
+
+/** Orderflow as a real child process (`bin/orderflow.mjs start`), for crash and CLI tests. */
+export interface OrderflowProcess {
+  child: ChildProcess;
+  baseUrl: string;
+  /** Everything it printed, for failure messages. */
+  output: string[];
+}
+
+/** Starts Orderflow on `dataDir` and `port` and resolves once /readyz answers 200. */
+export async function startOrderflowProcess(
+  dataDir: string,
+  port: number,
+  env: Record<string, string> = {},
+): Promise<OrderflowProcess> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/orderflow.mjs'), 'start'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ORDERFLOW_DATA_DIR: dataDir,
+      ORDERFLOW_PORT: String(port),
+      ORDERFLOW_HOST: '127.0.0.1',
+      ORDERFLOW_LOG_LEVEL: 'warn',
+      ORDERFLOW_ADMIN_KEY: 'process-test-admin-key',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`orderflow exited early (${child.exitCode}): ${output.join('')}`);
+    try {
+      if ((await fetch(`${baseUrl}/readyz`)).status === 200) return { child, baseUrl, output };
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`orderflow did not become ready: ${output.join('')}`);
+}
+
+/** SIGKILL: no shutdown, no flush — what a crash or an OOM kill does. */
+export async function killHard(running: OrderflowProcess): Promise<void> {
+  if (running.child.exitCode !== null || running.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => running.child.once('exit', () => resolve()));
+  running.child.kill('SIGKILL');
+  await exited;
+}
+
+/** SIGTERM, resolving with the exit code. */
+export async function stopGracefully(running: OrderflowProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)));
+  running.child.kill('SIGTERM');
+  return exited;
+}
