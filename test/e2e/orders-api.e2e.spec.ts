@@ -172,7 +172,7 @@ describe('orders API (the real app over HTTP)', () => {
         10_000,
         'SagaStarted',
       );
-      expect(withSaga.events.map((e) => e.type)).toEqual(['OrderPlaced', 'SagaStarted']);
+      expect(withSaga.events.map((e) => e.type).slice(0, 2)).toEqual(['OrderPlaced', 'SagaStarted']);
       expect(withSaga.events[1]!.context).toBe('saga');
       expect(withSaga.events[1]!.position).toBeGreaterThan(withSaga.events[0]!.position);
     });
@@ -451,13 +451,19 @@ describe('orders API (the real app over HTTP)', () => {
       expect(empty.status).toBe(200);
       expect(await empty.json()).toEqual({ items: [] });
 
-      // Park a message the saga "gave up on", through a second connection to the same file.
+      // Park a message the saga "gave up on", through a second connection to the same file: a
+      // complete OrderPlaced (copied from a real order, under a new id) that the saga never saw.
+      const real = (await (await postOrder(base, orderBody())).json()) as OrderView;
+      const placedData = (await trail(real.id)).events.find((e) => e.type === 'OrderPlaced')!.data as Record<
+        string,
+        unknown
+      >;
       const orderId = randomUUID();
       const database = openSqliteDatabase({ filename: path.join(dataDir, 'orderflow.db') });
       const parked = await createSqliteDeadLetterStore({ database }).add({
         group: 'saga',
         message: createEnvelope(
-          { type: 'orders.OrderPlaced', data: { orderId }, correlationId: orderId },
+          { type: 'orders.OrderPlaced', data: { ...placedData, orderId }, correlationId: orderId },
           { source: 'test' },
         ),
         error: { name: 'Error', message: 'saga was down' },
@@ -533,7 +539,18 @@ describe('restart on the same data dir', () => {
     try {
       const read = await fetch(`${second.url}/v1/orders/${created.id}`);
       expect(read.status).toBe(200);
-      expect(await read.json()).toEqual(created);
+      // The saga may have moved it on since; what was placed is unchanged.
+      const current = (await read.json()) as OrderView;
+      const placedPart = (view: OrderView) => ({
+        id: view.id,
+        region: view.region,
+        customerId: view.customerId,
+        currency: view.currency,
+        total: view.total,
+        items: view.items,
+        createdAt: view.createdAt,
+      });
+      expect(placedPart(current)).toEqual(placedPart(created));
       // The key still maps to the same order after a restart.
       expect((await postOrder(second.url, orderBody(), key)).status).toBe(200);
       const catalog = (await (await fetch(`${second.url}/v1/catalog`)).json()) as { items: unknown[] };
@@ -548,7 +565,8 @@ describe('restart on the same data dir', () => {
       const listed = await store.readStream('catalog');
       expect(listed).toHaveLength(36);
       expect(new Set(listed.map((e) => (e.data as { sku: string }).sku)).size).toBe(36);
-      expect(await store.readStream(`order-${created.id}`)).toHaveLength(1);
+      const orderEvents = await store.readStream(`order-${created.id}`);
+      expect(orderEvents.filter((e) => e.type === 'OrderPlaced')).toHaveLength(1);
     } finally {
       await store.close();
     }
