@@ -74,7 +74,9 @@ async function run(twoHop: boolean): Promise<RunResult> {
     }),
   ];
   if (twoHop) {
-    consumers.push(createConsumer({ ...common, group: { group: 'bench-last', handlers: { [Pong.type]: () => {} } } }));
+    consumers.push(
+      createConsumer({ ...common, group: { group: 'bench-last', handlers: { [Pong.type]: () => {} } } }),
+    );
   }
   for (const consumer of consumers) await consumer.start();
 
@@ -89,7 +91,9 @@ async function run(twoHop: boolean): Promise<RunResult> {
       const batch: Envelope[] = [];
       for (let n = from; n < to; n++) {
         const key = `order-${n % KEYS}`;
-        batch.push(createEnvelope({ type: Ping.type, data: { n }, correlationId: key }, { source: 'orderflow/bench' }));
+        batch.push(
+          createEnvelope({ type: Ping.type, data: { n }, correlationId: key }, { source: 'orderflow/bench' }),
+        );
       }
       await store.commit({ messages: batch });
     }

@@ -6,10 +6,14 @@ import path from 'node:path';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const results: Record<string, unknown> = {};
 for (const name of ['micro-event-store', 'micro-bus']) {
-  const run = spawnSync(process.execPath, [path.join(ROOT, 'bin/run-ts.mjs'), path.join(ROOT, 'bench', `${name}.ts`)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'bin/run-ts.mjs'), path.join(ROOT, 'bench', `${name}.ts`)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+    },
+  );
   if (run.status !== 0) {
     console.error(`${name} failed with exit code ${String(run.status)}`);
     process.exit(1);

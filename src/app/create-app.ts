@@ -34,7 +34,6 @@ import {
   type HandlerGroup,
   type Transport,
 } from '../messaging/index.ts';
-import { orderSagaHandlers } from '../sagas/index.ts';
 import { AppError, ERROR_CODES } from '../shared/errors.ts';
 import { removePidFile, resolveAdminKey, writePidFile } from './data-dir.ts';
 import { CONTEXT_MODULES } from './context-modules.ts';
@@ -71,7 +70,7 @@ interface ConsumerSpec {
 }
 
 function consumerSpecs(): ConsumerSpec[] {
-  return [{ role: 'saga', handlers: orderSagaHandlers(), source: 'orderflow/saga' }];
+  return [];
 }
 
 /** Every message definition of every context: the catalog validates against them and documents them. */
@@ -124,7 +123,17 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     throw error;
   }
   const modules = CONTEXT_MODULES.map((create) =>
-    create({ config, store, messages, catalog, marketplace: DEMO_MARKETPLACE, metrics, logger, adminKey: adminKey.key, now }),
+    create({
+      config,
+      store,
+      messages,
+      catalog,
+      marketplace: DEMO_MARKETPLACE,
+      metrics,
+      logger,
+      adminKey: adminKey.key,
+      now,
+    }),
   );
   for (const module of modules) messages.register(...module.messages);
   const localModules = modules.filter((module) => has(module.role));
@@ -132,7 +141,11 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   const specs: ConsumerSpec[] = [
     ...consumerSpecs(),
     ...modules.flatMap((module) =>
-      module.handlerGroups.map((handlers) => ({ role: module.role, handlers, source: `orderflow/${module.name}` })),
+      module.handlerGroups.map((handlers) => ({
+        role: module.role,
+        handlers,
+        source: `orderflow/${module.name}`,
+      })),
     ),
   ];
   const consumers = specs

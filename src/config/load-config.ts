@@ -19,6 +19,61 @@ export type StoreConfig = { kind: 'sqlite'; file: string } | { kind: 'postgres';
 /** How messages travel between contexts. */
 export type BusConfig = { kind: 'embedded' } | { kind: 'nats'; url: string };
 
+/** The payments context's fraud rules (src/contexts/payments/domain/fraud-rules.ts). */
+export interface FraudConfig {
+  /** `ORDERFLOW_FRAUD_THRESHOLD`: an order scoring at least this many points is rejected. @default 70 */
+  readonly threshold: number;
+  /** `ORDERFLOW_FRAUD_AMOUNT_REVIEW`: amount in minor units above which the `amount` rule scores. @default 200000 */
+  readonly amountReview: number;
+  /** `ORDERFLOW_FRAUD_VELOCITY_WINDOW_MS`: the window the velocity rules count orders in. @default 600000 */
+  readonly velocityWindowMs: number;
+  /** `ORDERFLOW_FRAUD_VELOCITY_LIMIT`: orders per customer, and per card, allowed in the window. @default 5 */
+  readonly velocityLimit: number;
+}
+
+/** The built-in payment gateway simulator (the provider's test mode). */
+export interface PaymentGatewayConfig {
+  /** `ORDERFLOW_GATEWAY_LATENCY_MS`: delay of every gateway call. @default 0 */
+  readonly latencyMs: number;
+  /** `ORDERFLOW_GATEWAY_FAILURE_RATE`: fraction (0–1) of calls failing as unavailable. @default 0 */
+  readonly failureRate: number;
+  /** `ORDERFLOW_GATEWAY_TIMEOUT_MS`: how long a call may take before it counts as timed out. @default 2000 */
+  readonly timeoutMs: number;
+}
+
+/** The notifications context: customer e-mails and vendor webhooks. */
+export interface NotificationsConfig {
+  /**
+   * `ORDERFLOW_SMTP_URL` (`smtp://` or `smtps://`): send customer e-mails through this SMTP server.
+   * Undefined: write each e-mail as an `.eml` file under `<dataDir>/mail/`. @default undefined
+   */
+  readonly smtpUrl: string | undefined;
+  /**
+   * `ORDERFLOW_VENDOR_WEBHOOK_URL`: the webhook endpoint of every vendor that registered none of its
+   * own. Undefined: only vendors with a registered endpoint get webhooks. @default undefined
+   */
+  readonly vendorWebhookUrl: string | undefined;
+  /** `ORDERFLOW_WEBHOOK_TIMEOUT_MS`: how long a webhook POST may take before it counts as failed. @default 5000 */
+  readonly webhookTimeoutMs: number;
+}
+
+/** The order saga (src/sagas): step deadlines and retries, and how long stock is held unpaid. */
+export interface SagaConfig {
+  /**
+   * `ORDERFLOW_RESERVATION_TTL_MS`: how long a stock reservation holds before the order is
+   * confirmed; after that inventory releases it (\`expired\`) and the order is rejected (\`timeout\`).
+   * @default 900000
+   */
+  readonly reservationTtlMs: number;
+  /**
+   * `ORDERFLOW_SAGA_STEP_TIMEOUT_MS`: how long a saga step (or a compensation) waits for its replies
+   * before it re-sends its commands or gives up. A durable timer per step attempt. @default 30000
+   */
+  readonly stepTimeoutMs: number;
+  /** `ORDERFLOW_PAYMENT_MAX_ATTEMPTS`: payment authorization attempts (the first included). @default 3 */
+  readonly paymentMaxAttempts: number;
+}
+
 export interface AppConfig {
   /** `ORDERFLOW_PORT`; 0 asks the OS for a free port. @default 3000 */
   readonly port: number;
@@ -34,6 +89,10 @@ export interface AppConfig {
   readonly adminKey: string | undefined;
   /** `ORDERFLOW_CARRIER_DELAY_MS`. @default 5000 */
   readonly carrierDelayMs: number;
+  /** `ORDERFLOW_CARRIER_FAILURE_RATE`: fraction (0–1) of the carrier simulator's dispatch attempts that fail (and are retried). @default 0 */
+  readonly carrierFailureRate: number;
+  /** `ORDERFLOW_SMTP_URL`, `ORDERFLOW_VENDOR_WEBHOOK_URL`, `ORDERFLOW_WEBHOOK_TIMEOUT_MS`. */
+  readonly notifications: NotificationsConfig;
   /** `ORDERFLOW_NAMESPACE`. @default 'orderflow' */
   readonly namespace: string;
   /** `ORDERFLOW_PARTITIONS`: partitions per consumer group; fixed for the life of a deployment. @default 16 */
@@ -42,18 +101,43 @@ export interface AppConfig {
   readonly sqliteSynchronous: SqliteSynchronous;
   /** `ORDERFLOW_LOG_LEVEL`. @default 'info' */
   readonly logLevel: LogLevel;
+  /** `ORDERFLOW_FRAUD_*`. */
+  readonly fraud: FraudConfig;
+  /** `ORDERFLOW_GATEWAY_*`. */
+  readonly paymentGateway: PaymentGatewayConfig;
+  /** `ORDERFLOW_RESERVATION_TTL_MS`, `ORDERFLOW_SAGA_STEP_TIMEOUT_MS`, `ORDERFLOW_PAYMENT_MAX_ATTEMPTS`. */
+  readonly saga: SagaConfig;
 }
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_CARRIER_DELAY_MS = 5000;
+export const DEFAULT_CARRIER_FAILURE_RATE = 0;
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5000;
 export const DEFAULT_NAMESPACE = 'orderflow';
 export const DEFAULT_PARTITIONS = 16;
 export const SQLITE_FILE_NAME = 'orderflow.db';
+export const DEFAULT_FRAUD_THRESHOLD = 70;
+export const DEFAULT_FRAUD_AMOUNT_REVIEW = 200_000;
+export const DEFAULT_FRAUD_VELOCITY_WINDOW_MS = 600_000;
+export const DEFAULT_FRAUD_VELOCITY_LIMIT = 5;
+export const DEFAULT_GATEWAY_LATENCY_MS = 0;
+export const DEFAULT_GATEWAY_FAILURE_RATE = 0;
+export const DEFAULT_GATEWAY_TIMEOUT_MS = 2000;
+export const DEFAULT_RESERVATION_TTL_MS = 900_000;
+export const DEFAULT_SAGA_STEP_TIMEOUT_MS = 30_000;
+export const DEFAULT_PAYMENT_MAX_ATTEMPTS = 3;
 
 const MAX_CARRIER_DELAY_MS = 86_400_000;
+const MAX_WEBHOOK_TIMEOUT_MS = 300_000;
 const MAX_PARTITIONS = 1024;
+const MAX_VELOCITY_WINDOW_MS = 7 * 86_400_000;
+const MAX_VELOCITY_LIMIT = 1_000_000;
+const MAX_GATEWAY_MS = 300_000;
+const MAX_RESERVATION_TTL_MS = 7 * 86_400_000;
+const MAX_SAGA_STEP_TIMEOUT_MS = 86_400_000;
+const MAX_PAYMENT_ATTEMPTS = 10;
 const MIN_ADMIN_KEY_LENGTH = 16;
 const NAMESPACE_PATTERN = /^[a-z][a-z0-9_]*$/;
 const MAX_NAMESPACE_LENGTH = 32;
@@ -101,6 +185,30 @@ export function loadConfig(env: Env = process.env): AppConfig {
     MAX_CARRIER_DELAY_MS,
     problems,
   );
+  const carrierFailureRate = readFraction(
+    read('ORDERFLOW_CARRIER_FAILURE_RATE'),
+    'ORDERFLOW_CARRIER_FAILURE_RATE',
+    DEFAULT_CARRIER_FAILURE_RATE,
+    problems,
+  );
+
+  const notifications: NotificationsConfig = {
+    smtpUrl: readUrl(read('ORDERFLOW_SMTP_URL'), 'ORDERFLOW_SMTP_URL', ['smtp:', 'smtps:'], problems),
+    vendorWebhookUrl: readUrl(
+      read('ORDERFLOW_VENDOR_WEBHOOK_URL'),
+      'ORDERFLOW_VENDOR_WEBHOOK_URL',
+      ['http:', 'https:'],
+      problems,
+    ),
+    webhookTimeoutMs: readInteger(
+      read('ORDERFLOW_WEBHOOK_TIMEOUT_MS'),
+      'ORDERFLOW_WEBHOOK_TIMEOUT_MS',
+      DEFAULT_WEBHOOK_TIMEOUT_MS,
+      1,
+      MAX_WEBHOOK_TIMEOUT_MS,
+      problems,
+    ),
+  };
 
   const namespace = read('ORDERFLOW_NAMESPACE') ?? DEFAULT_NAMESPACE;
   if (!NAMESPACE_PATTERN.test(namespace) || namespace.length > MAX_NAMESPACE_LENGTH) {
@@ -133,6 +241,98 @@ export function loadConfig(env: Env = process.env): AppConfig {
     );
   }
 
+  const fraud: FraudConfig = {
+    threshold: readInteger(
+      read('ORDERFLOW_FRAUD_THRESHOLD'),
+      'ORDERFLOW_FRAUD_THRESHOLD',
+      DEFAULT_FRAUD_THRESHOLD,
+      1,
+      10_000,
+      problems,
+    ),
+    amountReview: readInteger(
+      read('ORDERFLOW_FRAUD_AMOUNT_REVIEW'),
+      'ORDERFLOW_FRAUD_AMOUNT_REVIEW',
+      DEFAULT_FRAUD_AMOUNT_REVIEW,
+      1,
+      Number.MAX_SAFE_INTEGER,
+      problems,
+    ),
+    velocityWindowMs: readInteger(
+      read('ORDERFLOW_FRAUD_VELOCITY_WINDOW_MS'),
+      'ORDERFLOW_FRAUD_VELOCITY_WINDOW_MS',
+      DEFAULT_FRAUD_VELOCITY_WINDOW_MS,
+      1,
+      MAX_VELOCITY_WINDOW_MS,
+      problems,
+    ),
+    velocityLimit: readInteger(
+      read('ORDERFLOW_FRAUD_VELOCITY_LIMIT'),
+      'ORDERFLOW_FRAUD_VELOCITY_LIMIT',
+      DEFAULT_FRAUD_VELOCITY_LIMIT,
+      1,
+      MAX_VELOCITY_LIMIT,
+      problems,
+    ),
+  };
+
+  const paymentGateway: PaymentGatewayConfig = {
+    latencyMs: readInteger(
+      read('ORDERFLOW_GATEWAY_LATENCY_MS'),
+      'ORDERFLOW_GATEWAY_LATENCY_MS',
+      DEFAULT_GATEWAY_LATENCY_MS,
+      0,
+      MAX_GATEWAY_MS,
+      problems,
+    ),
+    failureRate: readFraction(
+      read('ORDERFLOW_GATEWAY_FAILURE_RATE'),
+      'ORDERFLOW_GATEWAY_FAILURE_RATE',
+      DEFAULT_GATEWAY_FAILURE_RATE,
+      problems,
+    ),
+    timeoutMs: readInteger(
+      read('ORDERFLOW_GATEWAY_TIMEOUT_MS'),
+      'ORDERFLOW_GATEWAY_TIMEOUT_MS',
+      DEFAULT_GATEWAY_TIMEOUT_MS,
+      1,
+      MAX_GATEWAY_MS,
+      problems,
+    ),
+  };
+  if (paymentGateway.latencyMs >= paymentGateway.timeoutMs) {
+    problems.push(
+      `ORDERFLOW_GATEWAY_LATENCY_MS=${paymentGateway.latencyMs}: must be less than ORDERFLOW_GATEWAY_TIMEOUT_MS (${paymentGateway.timeoutMs}), or every gateway call would time out`,
+    );
+  }
+
+  const saga: SagaConfig = {
+    reservationTtlMs: readInteger(
+      read('ORDERFLOW_RESERVATION_TTL_MS'),
+      'ORDERFLOW_RESERVATION_TTL_MS',
+      DEFAULT_RESERVATION_TTL_MS,
+      1,
+      MAX_RESERVATION_TTL_MS,
+      problems,
+    ),
+    stepTimeoutMs: readInteger(
+      read('ORDERFLOW_SAGA_STEP_TIMEOUT_MS'),
+      'ORDERFLOW_SAGA_STEP_TIMEOUT_MS',
+      DEFAULT_SAGA_STEP_TIMEOUT_MS,
+      1,
+      MAX_SAGA_STEP_TIMEOUT_MS,
+      problems,
+    ),
+    paymentMaxAttempts: readInteger(
+      read('ORDERFLOW_PAYMENT_MAX_ATTEMPTS'),
+      'ORDERFLOW_PAYMENT_MAX_ATTEMPTS',
+      DEFAULT_PAYMENT_MAX_ATTEMPTS,
+      1,
+      MAX_PAYMENT_ATTEMPTS,
+      problems,
+    ),
+  };
+
   if (
     problems.length > 0 ||
     store === undefined ||
@@ -156,10 +356,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
     bus,
     adminKey,
     carrierDelayMs,
+    carrierFailureRate,
+    notifications,
     namespace,
     partitions,
     sqliteSynchronous,
     logLevel,
+    fraud,
+    paymentGateway,
+    saga,
   });
 }
 
@@ -181,6 +386,16 @@ function readInteger(
   const value = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     problems.push(`${name}=${JSON.stringify(text)}: must be an integer from ${min} to ${max}`);
+    return fallback;
+  }
+  return value;
+}
+
+function readFraction(text: string | undefined, name: string, fallback: number, problems: string[]): number {
+  if (text === undefined) return fallback;
+  const value = /^(?:0|1|0?\.\d+|[01]\.0*)$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= 0 && value <= 1)) {
+    problems.push(`${name}=${JSON.stringify(text)}: must be a number from 0 to 1, e.g. 0.05`);
     return fallback;
   }
   return value;
@@ -228,6 +443,29 @@ function readBus(text: string | undefined, problems: string[]): BusConfig | unde
   }
   problems.push(`ORDERFLOW_BUS=${JSON.stringify(text)}: must be "embedded" or a nats:// URL`);
   return undefined;
+}
+
+/** An absolute URL with one of `protocols` (e.g. `['http:', 'https:']`), or undefined when unset. */
+function readUrl(
+  text: string | undefined,
+  name: string,
+  protocols: readonly string[],
+  problems: string[],
+): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !protocols.includes(url.protocol) || url.host === '') {
+    const schemes = protocols.map((protocol) => `${protocol}//`).join(' or ');
+    // The value is not echoed: an SMTP URL may carry a password.
+    problems.push(`${name}: must be an absolute ${schemes} URL`);
+    return undefined;
+  }
+  return text;
 }
 
 function isUrl(text: string): boolean {

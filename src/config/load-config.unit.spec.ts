@@ -25,10 +25,15 @@ describe('loadConfig', () => {
       bus: { kind: 'embedded' },
       adminKey: undefined,
       carrierDelayMs: 5000,
+      carrierFailureRate: 0,
+      notifications: { smtpUrl: undefined, vendorWebhookUrl: undefined, webhookTimeoutMs: 5000 },
       namespace: 'orderflow',
       partitions: 16,
       sqliteSynchronous: 'FULL',
       logLevel: 'info',
+      fraud: { threshold: 70, amountReview: 200_000, velocityWindowMs: 600_000, velocityLimit: 5 },
+      paymentGateway: { latencyMs: 0, failureRate: 0, timeoutMs: 2000 },
+      saga: { reservationTtlMs: 900_000, stepTimeoutMs: 30_000, paymentMaxAttempts: 3 },
     });
   });
 
@@ -41,10 +46,24 @@ describe('loadConfig', () => {
       ORDERFLOW_BUS: 'embedded',
       ORDERFLOW_ADMIN_KEY: 'a-long-enough-admin-key',
       ORDERFLOW_CARRIER_DELAY_MS: '0',
+      ORDERFLOW_CARRIER_FAILURE_RATE: '0.1',
+      ORDERFLOW_SMTP_URL: 'smtp://127.0.0.1:2525',
+      ORDERFLOW_VENDOR_WEBHOOK_URL: 'https://hooks.example.com/orderflow',
+      ORDERFLOW_WEBHOOK_TIMEOUT_MS: '1500',
       ORDERFLOW_NAMESPACE: 'shop_eu2',
       ORDERFLOW_PARTITIONS: '4',
       ORDERFLOW_SQLITE_SYNCHRONOUS: 'normal',
       ORDERFLOW_LOG_LEVEL: 'WARN',
+      ORDERFLOW_FRAUD_THRESHOLD: '60',
+      ORDERFLOW_FRAUD_AMOUNT_REVIEW: '150000',
+      ORDERFLOW_FRAUD_VELOCITY_WINDOW_MS: '60000',
+      ORDERFLOW_FRAUD_VELOCITY_LIMIT: '3',
+      ORDERFLOW_GATEWAY_LATENCY_MS: '25',
+      ORDERFLOW_GATEWAY_FAILURE_RATE: '0.05',
+      ORDERFLOW_GATEWAY_TIMEOUT_MS: '500',
+      ORDERFLOW_RESERVATION_TTL_MS: '60000',
+      ORDERFLOW_SAGA_STEP_TIMEOUT_MS: '2500',
+      ORDERFLOW_PAYMENT_MAX_ATTEMPTS: '5',
     });
     expect(config).toEqual({
       port: 0,
@@ -54,10 +73,19 @@ describe('loadConfig', () => {
       bus: { kind: 'embedded' },
       adminKey: 'a-long-enough-admin-key',
       carrierDelayMs: 0,
+      carrierFailureRate: 0.1,
+      notifications: {
+        smtpUrl: 'smtp://127.0.0.1:2525',
+        vendorWebhookUrl: 'https://hooks.example.com/orderflow',
+        webhookTimeoutMs: 1500,
+      },
       namespace: 'shop_eu2',
       partitions: 4,
       sqliteSynchronous: 'NORMAL',
       logLevel: 'warn',
+      fraud: { threshold: 60, amountReview: 150_000, velocityWindowMs: 60_000, velocityLimit: 3 },
+      paymentGateway: { latencyMs: 25, failureRate: 0.05, timeoutMs: 500 },
+      saga: { reservationTtlMs: 60_000, stepTimeoutMs: 2500, paymentMaxAttempts: 5 },
     });
   });
 
@@ -84,6 +112,9 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.store)).toBe(true);
     expect(Object.isFrozen(config.bus)).toBe(true);
+    expect(Object.isFrozen(config.fraud)).toBe(true);
+    expect(Object.isFrozen(config.paymentGateway)).toBe(true);
+    expect(Object.isFrozen(config.saga)).toBe(true);
     expect(() => {
       (config as { port: number }).port = 1;
     }).toThrow(TypeError);
@@ -109,10 +140,61 @@ describe('loadConfig', () => {
     ['ORDERFLOW_PARTITIONS', 'many'],
     ['ORDERFLOW_SQLITE_SYNCHRONOUS', 'OFF'],
     ['ORDERFLOW_LOG_LEVEL', 'loud'],
+    ['ORDERFLOW_RESERVATION_TTL_MS', '0'],
+    ['ORDERFLOW_RESERVATION_TTL_MS', 'forever'],
+    ['ORDERFLOW_SAGA_STEP_TIMEOUT_MS', '0'],
+    ['ORDERFLOW_SAGA_STEP_TIMEOUT_MS', '1.5'],
+    ['ORDERFLOW_PAYMENT_MAX_ATTEMPTS', '0'],
+    ['ORDERFLOW_PAYMENT_MAX_ATTEMPTS', '11'],
+    ['ORDERFLOW_CARRIER_FAILURE_RATE', '2'],
+    ['ORDERFLOW_CARRIER_FAILURE_RATE', 'often'],
+    ['ORDERFLOW_SMTP_URL', 'http://mail.example.com'],
+    ['ORDERFLOW_SMTP_URL', 'not a url'],
+    ['ORDERFLOW_VENDOR_WEBHOOK_URL', 'ftp://hooks.example.com'],
+    ['ORDERFLOW_VENDOR_WEBHOOK_URL', '/relative/path'],
+    ['ORDERFLOW_WEBHOOK_TIMEOUT_MS', '0'],
+    ['ORDERFLOW_WEBHOOK_TIMEOUT_MS', 'slow'],
+    ['ORDERFLOW_FRAUD_THRESHOLD', '0'],
+    ['ORDERFLOW_FRAUD_THRESHOLD', 'high'],
+    ['ORDERFLOW_FRAUD_AMOUNT_REVIEW', '2000.00'],
+    ['ORDERFLOW_FRAUD_VELOCITY_WINDOW_MS', '0'],
+    ['ORDERFLOW_FRAUD_VELOCITY_LIMIT', '-1'],
+    ['ORDERFLOW_GATEWAY_LATENCY_MS', '-10'],
+    ['ORDERFLOW_GATEWAY_LATENCY_MS', '2000'],
+    ['ORDERFLOW_GATEWAY_FAILURE_RATE', '1.5'],
+    ['ORDERFLOW_GATEWAY_FAILURE_RATE', '5%'],
+    ['ORDERFLOW_GATEWAY_FAILURE_RATE', '-0.1'],
+    ['ORDERFLOW_GATEWAY_TIMEOUT_MS', '0'],
   ])('refuses %s=%s, naming the variable', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain(name);
+  });
+
+  it('reads the gateway failure rate as a fraction from 0 to 1', () => {
+    expect(loadConfig({ ORDERFLOW_GATEWAY_FAILURE_RATE: '1' }).paymentGateway.failureRate).toBe(1);
+    expect(loadConfig({ ORDERFLOW_GATEWAY_FAILURE_RATE: '0.25' }).paymentGateway.failureRate).toBe(0.25);
+    expect(loadConfig({ ORDERFLOW_GATEWAY_FAILURE_RATE: '.5' }).paymentGateway.failureRate).toBe(0.5);
+  });
+
+  it('refuses a gateway latency that is not below the gateway timeout, naming both', () => {
+    const problems = problemsOf({ ORDERFLOW_GATEWAY_LATENCY_MS: '300', ORDERFLOW_GATEWAY_TIMEOUT_MS: '300' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('ORDERFLOW_GATEWAY_LATENCY_MS');
+    expect(problems[0]).toContain('ORDERFLOW_GATEWAY_TIMEOUT_MS');
+    expect(
+      loadConfig({ ORDERFLOW_GATEWAY_LATENCY_MS: '299', ORDERFLOW_GATEWAY_TIMEOUT_MS: '300' }).paymentGateway,
+    ).toEqual({ latencyMs: 299, failureRate: 0, timeoutMs: 300 });
+  });
+
+  it('reads the carrier failure rate as a fraction, and never echoes a refused SMTP URL (it may hold a password)', () => {
+    expect(loadConfig({ ORDERFLOW_CARRIER_FAILURE_RATE: '1' }).carrierFailureRate).toBe(1);
+    expect(loadConfig({ ORDERFLOW_CARRIER_FAILURE_RATE: '0.25' }).carrierFailureRate).toBe(0.25);
+    expect(
+      loadConfig({ ORDERFLOW_SMTP_URL: 'smtps://user:pw@mail.example.com:465' }).notifications.smtpUrl,
+    ).toBe('smtps://user:pw@mail.example.com:465');
+    const problems = problemsOf({ ORDERFLOW_SMTP_URL: 'imap://user:secret@mail.example.com' });
+    expect(problems).toEqual(['ORDERFLOW_SMTP_URL: must be an absolute smtp:// or smtps:// URL']);
   });
 
   it('accepts distributed URLs syntactically but reports that distributed mode is not available yet', () => {

@@ -29,7 +29,10 @@ export interface HandlerContext {
   now(): Date;
 }
 
-export type MessageHandler<T = unknown> = (message: Envelope<T>, context: HandlerContext) => void | Promise<void>;
+export type MessageHandler<T = unknown> = (
+  message: Envelope<T>,
+  context: HandlerContext,
+) => void | Promise<void>;
 
 /** A consumer group: a durable name and the handlers it runs, by message type. */
 export interface HandlerGroup {

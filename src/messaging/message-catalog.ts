@@ -80,7 +80,9 @@ export class MessageCatalog {
       this.validators.set(type, validator);
     }
     if (!validator(data)) {
-      const problems = (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+      const problems = (validator.errors ?? []).map(
+        (e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`,
+      );
       throw new AppError(
         ERROR_CODES.MESSAGE_SCHEMA_VIOLATION,
         'validation',

@@ -109,7 +109,9 @@ describe('durable timers (scheduled messages + scheduler)', () => {
     await opened.store.append('stream-a', [{ type: 'Happened', data: {} }]);
     await expect(
       opened.store.commit({
-        appends: [{ streamId: 'stream-a', events: [{ type: 'Happened', data: {} }], expectedVersion: 'no_stream' }],
+        appends: [
+          { streamId: 'stream-a', events: [{ type: 'Happened', data: {} }], expectedVersion: 'no_stream' },
+        ],
         schedule: [{ message: timer('never'), dueAt: Date.now() + 20 }],
       }),
     ).rejects.toThrow(/expected version/);

@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   STREAM_VERSION_CONFLICT: 'STREAM_VERSION_CONFLICT',
   DEAD_LETTER_NOT_FOUND: 'DEAD_LETTER_NOT_FOUND',
   DEAD_LETTER_ALREADY_REDRIVEN: 'DEAD_LETTER_ALREADY_REDRIVEN',
+  SAGA_NOT_FOUND: 'SAGA_NOT_FOUND',
+  SAGA_NOT_RETRYABLE: 'SAGA_NOT_RETRYABLE',
   MESSAGE_SCHEMA_VIOLATION: 'MESSAGE_SCHEMA_VIOLATION',
   UNKNOWN_MESSAGE_TYPE: 'UNKNOWN_MESSAGE_TYPE',
   CONFIG_INVALID: 'CONFIG_INVALID',
@@ -32,11 +34,19 @@ export const ERROR_CODES = {
   GATEWAY_TIMEOUT: 'GATEWAY_TIMEOUT',
   GATEWAY_UNAVAILABLE: 'GATEWAY_UNAVAILABLE',
   GATEWAY_REQUEST_REFUSED: 'GATEWAY_REQUEST_REFUSED',
+  CARRIER_UNAVAILABLE: 'CARRIER_UNAVAILABLE',
+  WEBHOOK_DELIVERY_FAILED: 'WEBHOOK_DELIVERY_FAILED',
+  MAIL_DELIVERY_FAILED: 'MAIL_DELIVERY_FAILED',
+  VENDOR_NOT_FOUND: 'VENDOR_NOT_FOUND',
+  VENDOR_WEBHOOK_NOT_FOUND: 'VENDOR_WEBHOOK_NOT_FOUND',
+  SKU_NOT_FOUND: 'SKU_NOT_FOUND',
+  STOCK_BELOW_RESERVED: 'STOCK_BELOW_RESERVED',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
-export type ErrorCategory = 'validation' | 'not_found' | 'conflict' | 'forbidden' | 'unavailable' | 'internal';
+export type ErrorCategory =
+  'validation' | 'not_found' | 'conflict' | 'forbidden' | 'unavailable' | 'internal';
 
 export interface AppErrorOptions extends ErrorOptions {
   /** Machine-readable details (for example the invalid fields), passed through to problem details. */

@@ -454,10 +454,7 @@ describe('orders API (the real app over HTTP)', () => {
       // Park a message the saga "gave up on", through a second connection to the same file: a
       // complete OrderPlaced (copied from a real order, under a new id) that the saga never saw.
       const real = (await (await postOrder(base, orderBody())).json()) as OrderView;
-      const placedData = (await trail(real.id)).events.find((e) => e.type === 'OrderPlaced')!.data as Record<
-        string,
-        unknown
-      >;
+      const placedData = (await trail(real.id)).events.find((e) => e.type === 'OrderPlaced')!.data;
       const orderId = randomUUID();
       const database = openSqliteDatabase({ filename: path.join(dataDir, 'orderflow.db') });
       const parked = await createSqliteDeadLetterStore({ database }).add({

@@ -35,7 +35,8 @@ export async function startOrderflowProcess(
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`orderflow exited early (${child.exitCode}): ${output.join('')}`);
+    if (child.exitCode !== null)
+      throw new Error(`orderflow exited early (${child.exitCode}): ${output.join('')}`);
     try {
       if ((await fetch(`${baseUrl}/readyz`)).status === 200) return { child, baseUrl, output };
     } catch {

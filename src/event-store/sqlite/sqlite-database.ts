@@ -78,7 +78,9 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
   const savepoint = db.prepare('SAVEPOINT unit');
   const release = db.prepare('RELEASE unit');
   const rollbackTo = db.prepare('ROLLBACK TO unit');
-  const hasMigration = db.prepare<[string], { name: string }>('SELECT name FROM schema_migrations WHERE name = ?');
+  const hasMigration = db.prepare<[string], { name: string }>(
+    'SELECT name FROM schema_migrations WHERE name = ?',
+  );
   const recordMigration = db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)');
 
   let queue: QueuedWrite[] = [];
@@ -153,7 +155,9 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
     },
     write<T>(work: (context: WriteContext) => T): Promise<T> {
       if (closed) {
-        return Promise.reject(new AppError(ERROR_CODES.STORE_CLOSED, 'unavailable', 'the database is closed'));
+        return Promise.reject(
+          new AppError(ERROR_CODES.STORE_CLOSED, 'unavailable', 'the database is closed'),
+        );
       }
       return new Promise<T>((resolve, reject) => {
         queue.push({ work, resolve: resolve as (value: unknown) => void, reject });

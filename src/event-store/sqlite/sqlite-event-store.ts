@@ -333,7 +333,11 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
         if (stored?.[i] === true) continue;
         const event = events[i]!;
         const correlationId = event.metadata?.correlationId;
-        committed.push({ streamId, type: event.type, ...(typeof correlationId === 'string' ? { correlationId } : {}) });
+        committed.push({
+          streamId,
+          type: event.type,
+          ...(typeof correlationId === 'string' ? { correlationId } : {}),
+        });
       }
       context.afterCommit(() => {
         for (const listener of committedListeners) listener(committed);

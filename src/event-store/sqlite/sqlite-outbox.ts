@@ -47,9 +47,10 @@ export function createSqliteOutbox(database: SqliteDatabase): SqliteOutbox {
   const insertRow = db.prepare<[string, string, string | null, string]>(
     'INSERT INTO outbox (id, type, target_group, envelope) VALUES (?, ?, ?, ?)',
   );
-  const selectAfter = db.prepare<[number, number], { seq: number; target_group: string | null; envelope: string }>(
-    'SELECT seq, target_group, envelope FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
-  );
+  const selectAfter = db.prepare<
+    [number, number],
+    { seq: number; target_group: string | null; envelope: string }
+  >('SELECT seq, target_group, envelope FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
   // AUTOINCREMENT keeps seq monotonic even after pruning empties the table.
   const selectHead = db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
   const deleteUpTo = db.prepare<[number]>('DELETE FROM outbox WHERE seq <= ?');

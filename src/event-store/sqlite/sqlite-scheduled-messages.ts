@@ -23,15 +23,22 @@ CREATE TABLE scheduled_messages (
 CREATE INDEX scheduled_messages_due ON scheduled_messages (due_at, seq);
 `;
 
-export function createSqliteScheduledMessages(database: SqliteDatabase, outbox: SqliteOutbox): SqliteScheduledMessages {
+export function createSqliteScheduledMessages(
+  database: SqliteDatabase,
+  outbox: SqliteOutbox,
+): SqliteScheduledMessages {
   const { db } = database;
   database.migrate('0005_scheduled_messages', SCHEMA);
-  const insertRow = db.prepare<[number, string]>('INSERT INTO scheduled_messages (due_at, envelope) VALUES (?, ?)');
+  const insertRow = db.prepare<[number, string]>(
+    'INSERT INTO scheduled_messages (due_at, envelope) VALUES (?, ?)',
+  );
   const selectDue = db.prepare<[number, number], { seq: number; envelope: string }>(
     'SELECT seq, envelope FROM scheduled_messages WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?',
   );
   const deleteRow = db.prepare<[number]>('DELETE FROM scheduled_messages WHERE seq = ?');
-  const selectNext = db.prepare<[], { due_at: number }>('SELECT due_at FROM scheduled_messages ORDER BY due_at LIMIT 1');
+  const selectNext = db.prepare<[], { due_at: number }>(
+    'SELECT due_at FROM scheduled_messages ORDER BY due_at LIMIT 1',
+  );
   const listeners = new Set<(dueAt: number) => void>();
 
   return {

@@ -28,7 +28,8 @@ export const AllocateShipments = defineMessage({
   type: 'fulfillment.AllocateShipments',
   kind: 'command',
   schema: AllocateShipmentsData,
-  description: 'Group the order\'s reserved lines into shipments, one per vendor warehouse, and hand them to the carrier.',
+  description:
+    "Group the order's reserved lines into shipments, one per vendor warehouse, and hand them to the carrier.",
 });
 
 export const ShipmentAllocatedData = Type.Object(
@@ -70,7 +71,8 @@ export const DispatchShipment = defineMessage({
   type: 'fulfillment.DispatchShipment',
   kind: 'command',
   schema: DispatchShipmentData,
-  description: 'Carrier simulator timer: the carrier picks the shipment up (ignored when the shipment was cancelled).',
+  description:
+    'Carrier simulator timer: the carrier picks the shipment up (ignored when the shipment was cancelled).',
 });
 
 export const ShipmentDispatchedData = Type.Object(
@@ -116,7 +118,7 @@ export const CancelShipments = defineMessage({
   type: 'fulfillment.CancelShipments',
   kind: 'command',
   schema: CancelShipmentsData,
-  description: 'Compensation: cancel the order\'s shipments that have not been dispatched.',
+  description: "Compensation: cancel the order's shipments that have not been dispatched.",
 });
 
 export const ShipmentsCancelledData = Type.Object(
@@ -127,11 +129,16 @@ export const ShipmentsCancelled = defineMessage({
   type: 'fulfillment.ShipmentsCancelled',
   kind: 'event',
   schema: ShipmentsCancelledData,
-  description: 'Every shipment of the order is cancelled (none had been dispatched). Idempotent: answered again on a repeated command.',
+  description:
+    'Every shipment of the order is cancelled (none had been dispatched). Idempotent: answered again on a repeated command.',
 });
 
 export const ShipmentCancellationFailedData = Type.Object(
-  { orderId: Type.String(), reason: Type.Literal('already_dispatched'), dispatchedShipmentIds: Type.Array(Type.String()) },
+  {
+    orderId: Type.String(),
+    reason: Type.Literal('already_dispatched'),
+    dispatchedShipmentIds: Type.Array(Type.String()),
+  },
   { additionalProperties: false },
 );
 export const ShipmentCancellationFailed = defineMessage({

@@ -28,7 +28,8 @@ export const ReserveStock = defineMessage({
   type: 'inventory.ReserveStock',
   kind: 'command',
   schema: ReserveStockData,
-  description: 'Hold `quantity` units of a SKU for an order line in one warehouse of its vendor. Partition key: sku.',
+  description:
+    'Hold `quantity` units of a SKU for an order line in one warehouse of its vendor. Partition key: sku.',
 });
 
 export const StockReservedData = Type.Object(
@@ -48,7 +49,8 @@ export const StockReserved = defineMessage({
   type: 'inventory.StockReserved',
   kind: 'event',
   schema: StockReservedData,
-  description: 'Units are held for an order line in one warehouse until confirmed, released or expired. Partition key: order id.',
+  description:
+    'Units are held for an order line in one warehouse until confirmed, released or expired. Partition key: order id.',
 });
 
 export const StockReservationFailedData = Type.Object(
@@ -80,7 +82,8 @@ export const ConfirmReservation = defineMessage({
   type: 'inventory.ConfirmReservation',
   kind: 'command',
   schema: ConfirmReservationData,
-  description: 'The order is paid: keep the reservation until dispatch (its time-to-live no longer applies). Partition key: sku.',
+  description:
+    'The order is paid: keep the reservation until dispatch (its time-to-live no longer applies). Partition key: sku.',
 });
 
 export const ReservationConfirmedData = Type.Object(
@@ -122,7 +125,8 @@ export const StockReleased = defineMessage({
   type: 'inventory.StockReleased',
   kind: 'event',
   schema: StockReleasedData,
-  description: 'Reserved units are available again: compensation, or the time-to-live ran out (`expired`). Partition key: order id.',
+  description:
+    'Reserved units are available again: compensation, or the time-to-live ran out (`expired`). Partition key: order id.',
 });
 
 export const ExpireReservationData = Type.Object(ReservationRef, { additionalProperties: false });
@@ -130,7 +134,8 @@ export const ExpireReservation = defineMessage({
   type: 'inventory.ExpireReservation',
   kind: 'command',
   schema: ExpireReservationData,
-  description: 'Durable timer fired at a reservation\'s expiry: release it unless it was confirmed or released. Partition key: sku.',
+  description:
+    "Durable timer fired at a reservation's expiry: release it unless it was confirmed or released. Partition key: sku.",
 });
 
 export const CommitStockData = Type.Object(
@@ -141,11 +146,17 @@ export const CommitStock = defineMessage({
   type: 'inventory.CommitStock',
   kind: 'command',
   schema: CommitStockData,
-  description: 'The goods left the warehouse: on-hand and reserved both drop by the reserved quantity. Partition key: sku.',
+  description:
+    'The goods left the warehouse: on-hand and reserved both drop by the reserved quantity. Partition key: sku.',
 });
 
 export const StockCommittedData = Type.Object(
-  { ...ReservationRef, shipmentId: Type.String(), warehouseId: Type.String(), quantity: Type.Integer({ minimum: 1 }) },
+  {
+    ...ReservationRef,
+    shipmentId: Type.String(),
+    warehouseId: Type.String(),
+    quantity: Type.Integer({ minimum: 1 }),
+  },
   { additionalProperties: false },
 );
 export const StockCommitted = defineMessage({
@@ -171,7 +182,8 @@ export const StockLevelChanged = defineMessage({
   type: 'inventory.StockLevelChanged',
   kind: 'event',
   schema: StockLevelChangedData,
-  description: 'Published for storefronts whenever a warehouse\'s on-hand or reserved count of a SKU changes. Partition key: sku.',
+  description:
+    "Published for storefronts whenever a warehouse's on-hand or reserved count of a SKU changes. Partition key: sku.",
 });
 
 export type ReserveStockData = Static<typeof ReserveStockData>;

@@ -136,7 +136,8 @@ export const OrderCancelled = defineMessage({
   type: 'orders.OrderCancelled',
   kind: 'event',
   schema: OrderCancelledData,
-  description: 'The order was cancelled before dispatch; stock released, payment voided, shipments cancelled. Terminal.',
+  description:
+    'The order was cancelled before dispatch; stock released, payment voided, shipments cancelled. Terminal.',
 });
 
 export const OrderDeliveredData = Type.Object(
@@ -151,14 +152,19 @@ export const OrderDelivered = defineMessage({
 });
 
 export const CancelOrderData = Type.Object(
-  { orderId: Type.String(), reason: Type.Literal('customer_request'), requestedAt: Type.String({ format: 'date-time' }) },
+  {
+    orderId: Type.String(),
+    reason: Type.Literal('customer_request'),
+    requestedAt: Type.String({ format: 'date-time' }),
+  },
   { additionalProperties: false },
 );
 export const CancelOrder = defineMessage({
   type: 'orders.CancelOrder',
   kind: 'command',
   schema: CancelOrderData,
-  description: 'The customer asked to cancel. Handled by the order saga: compensates before dispatch, refuses after.',
+  description:
+    'The customer asked to cancel. Handled by the order saga: compensates before dispatch, refuses after.',
 });
 
 export const OrderCancellationRefusedData = Type.Object(

@@ -29,7 +29,9 @@ export const AssessFraud = defineMessage({
 
 export const FraudRuleHit = Type.Object(
   {
-    rule: Type.String({ description: 'e.g. amount, customer_velocity, token_velocity, country_mismatch, risky_token' }),
+    rule: Type.String({
+      description: 'e.g. amount, customer_velocity, token_velocity, country_mismatch, risky_token',
+    }),
     points: Type.Integer(),
     detail: Type.String(),
   },
@@ -71,7 +73,8 @@ export const AuthorizePayment = defineMessage({
   type: 'payments.AuthorizePayment',
   kind: 'command',
   schema: AuthorizePaymentData,
-  description: 'Ask the gateway to authorize (hold) the amount. The gateway call carries an idempotency key per attempt.',
+  description:
+    'Ask the gateway to authorize (hold) the amount. The gateway call carries an idempotency key per attempt.',
 });
 
 export const PaymentAuthorizedData = Type.Object(
@@ -88,7 +91,7 @@ export const PaymentAuthorized = defineMessage({
   type: 'payments.PaymentAuthorized',
   kind: 'event',
   schema: PaymentAuthorizedData,
-  description: 'The amount is held on the customer\'s card.',
+  description: "The amount is held on the customer's card.",
 });
 
 export const PaymentDeclinedData = Type.Object(
@@ -103,7 +106,12 @@ export const PaymentDeclined = defineMessage({
 });
 
 export const PaymentTimedOutData = Type.Object(
-  { orderId: Type.String(), paymentId: Type.String(), attempt: Type.Integer({ minimum: 1 }), timeoutMs: Type.Integer() },
+  {
+    orderId: Type.String(),
+    paymentId: Type.String(),
+    attempt: Type.Integer({ minimum: 1 }),
+    timeoutMs: Type.Integer(),
+  },
   { additionalProperties: false },
 );
 export const PaymentTimedOut = defineMessage({
@@ -123,7 +131,8 @@ export const CapturePayment = defineMessage({
   type: 'payments.CapturePayment',
   kind: 'command',
   schema: CapturePaymentData,
-  description: 'Take the authorized money (on first dispatch). Idempotent: a second capture of a payment is never sent to the gateway.',
+  description:
+    'Take the authorized money (on first dispatch). Idempotent: a second capture of a payment is never sent to the gateway.',
 });
 
 export const PaymentCapturedData = Type.Object(
@@ -142,7 +151,8 @@ export const VoidPayment = defineMessage({
   type: 'payments.VoidPayment',
   kind: 'command',
   schema: VoidPaymentData,
-  description: 'Compensation: release an authorization that will not be captured. Idempotent; voiding nothing answers PaymentVoided again.',
+  description:
+    'Compensation: release an authorization that will not be captured. Idempotent; voiding nothing answers PaymentVoided again.',
 });
 
 export const PaymentVoidedData = Type.Object(

@@ -1,0 +1,136 @@
+import { createAggregateLoader, type EventStore } from '../../event-store/index.ts';
+import type { Envelope, HandlerContext, HandlerGroup, MessageHandler } from '../../messaging/index.ts';
+import { AppError, ERROR_CODES } from '../../shared/errors.ts';
+import {
+  decideAllocate,
+  decideCancel,
+  decideDeliver,
+  decideDispatch,
+  type FulfillmentDecision,
+} from './domain/decide.ts';
+import {
+  evolveFulfillment,
+  fulfillmentStreamId,
+  INITIAL_FULFILLMENT_STATE,
+  SHIPMENT_DISPATCHED,
+  type FulfillmentState,
+} from './domain/fulfillment.ts';
+import {
+  AllocateShipments,
+  CancelShipments,
+  DeliverShipment,
+  DispatchShipment,
+  type AllocateShipmentsData,
+  type CancelShipmentsData,
+  type DeliverShipmentData,
+  type DispatchShipmentData,
+} from './domain/messages.ts';
+
+export const FULFILLMENT_GROUP = 'fulfillment';
+
+export interface FulfillmentHandlersOptions {
+  store: EventStore;
+  /**
+   * The carrier simulator's delay before dispatch and before delivery (0 = at once).
+   * @default 5000 (ORDERFLOW_CARRIER_DELAY_MS)
+   */
+  carrierDelayMs: number;
+  /**
+   * Fraction (0–1) of dispatch attempts that fail as if the carrier's pickup API were down; the
+   * consumer retries them with backoff.
+   * @default 0 (ORDERFLOW_CARRIER_FAILURE_RATE)
+   */
+  carrierFailureRate?: number;
+  /** Random numbers in [0, 1) for the failure rate. @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * The fulfillment consumer group: AllocateShipments, CancelShipments, and the carrier simulator's
+ * durable timers (DispatchShipment, DeliverShipment). Each handler loads the order's fulfillment
+ * state (cached), decides, and declares the events, replies and timers on the context; the consumer
+ * commits them with the inbox mark in one unit of work.
+ */
+export function fulfillmentHandlers(options: FulfillmentHandlersOptions): HandlerGroup {
+  const { carrierDelayMs } = options;
+  const failureRate = options.carrierFailureRate ?? 0;
+  const random = options.random ?? Math.random;
+  const loader = createAggregateLoader<FulfillmentState>({
+    store: options.store,
+    initial: () => INITIAL_FULFILLMENT_STATE,
+    evolve: evolveFulfillment,
+  });
+
+  async function handle(
+    orderId: string,
+    context: HandlerContext,
+    decide: (state: FulfillmentState) => FulfillmentDecision,
+    beforeRecording?: (decision: FulfillmentDecision) => void,
+  ): Promise<void> {
+    const streamId = fulfillmentStreamId(orderId);
+    const { state, version } = await loader.load(streamId);
+    const decision = decide(state);
+    beforeRecording?.(decision);
+    if (decision.events.length > 0) {
+      context.append(
+        streamId,
+        decision.events.map((event) => ({
+          id: event.id,
+          type: event.type,
+          data: event.data,
+          metadata: { context: 'fulfillment' },
+        })),
+        version,
+      );
+    }
+    for (const reply of decision.replies)
+      context.send({ type: reply.type, id: reply.id, data: reply.data, partitionKey: orderId });
+    for (const timer of decision.timers) {
+      context.schedule(
+        { type: timer.type, id: timer.id, data: timer.data, partitionKey: orderId },
+        carrierDelayMs,
+      );
+    }
+  }
+
+  /** The carrier's sandbox refuses a pickup now and then (ORDERFLOW_CARRIER_FAILURE_RATE). */
+  function carrierMayFail(decision: FulfillmentDecision): void {
+    if (failureRate <= 0 || !decision.events.some((event) => event.type === SHIPMENT_DISPATCHED)) return;
+    if (random() < failureRate) {
+      throw new AppError(
+        ERROR_CODES.CARRIER_UNAVAILABLE,
+        'unavailable',
+        'the carrier refused the pickup; retrying later',
+      );
+    }
+  }
+
+  const allocate: MessageHandler<AllocateShipmentsData> = (
+    message: Envelope<AllocateShipmentsData>,
+    context,
+  ) => handle(message.data.orderId, context, (state) => decideAllocate(state, message.data));
+
+  const dispatch: MessageHandler<DispatchShipmentData> = (message: Envelope<DispatchShipmentData>, context) =>
+    handle(
+      message.data.orderId,
+      context,
+      (state) => decideDispatch(state, message.data.shipmentId),
+      carrierMayFail,
+    );
+
+  const deliver: MessageHandler<DeliverShipmentData> = (message: Envelope<DeliverShipmentData>, context) =>
+    handle(message.data.orderId, context, (state) => decideDeliver(state, message.data.shipmentId));
+
+  const cancel: MessageHandler<CancelShipmentsData> = (message: Envelope<CancelShipmentsData>, context) =>
+    handle(message.data.orderId, context, (state) => decideCancel(state, message.data.orderId));
+
+  return {
+    group: FULFILLMENT_GROUP,
+    handlers: {
+      [AllocateShipments.type]: allocate,
+      [DispatchShipment.type]: dispatch,
+      [DeliverShipment.type]: deliver,
+      [CancelShipments.type]: cancel,
+    },
+  };
+}

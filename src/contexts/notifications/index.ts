@@ -1,0 +1,104 @@
+// The notifications context's public surface: its messages, its stream naming and its module.
+import path from 'node:path';
+import type { ContextModule, ContextModuleDependencies } from '../../app/context-module.ts';
+import type { RetryPolicyOptions } from '../../messaging/index.ts';
+import { NOTIFICATION_MESSAGES } from './domain/messages.ts';
+import { notificationHandlers } from './handlers.ts';
+import { registerVendorWebhookHttp } from './http.ts';
+import { createMailDropMailer, createSmtpMailer, type Mailer } from './mailer.ts';
+import { createVendorWebhookEndpoints } from './vendor-webhook-endpoints.ts';
+
+export {
+  CustomerNotified,
+  DeliverWebhook,
+  NOTIFICATION_MESSAGES,
+  VendorNotified,
+  type CustomerNotifiedData,
+  type DeliverWebhookData,
+  type VendorNotifiedData,
+} from './domain/messages.ts';
+export { notificationStreamId } from './domain/notification.ts';
+export { customerAddress, TEMPLATES, type Template } from './domain/templates.ts';
+export { deriveVendorSecret, signWebhook, verifyWebhook } from './domain/webhook-signature.ts';
+export { vendorWebhookStreamId, WEBHOOK_EVENTS } from './domain/vendor-webhooks.ts';
+export { NOTIFICATIONS_GROUP, NOTIFICATIONS_RETRY_POLICY } from './handlers.ts';
+export { mailDropFile, type Mailer } from './mailer.ts';
+
+/** The mail drop's folder under the data dir. */
+export const MAIL_DIR_NAME = 'mail';
+
+/** Test seams; the defaults come from the configuration. */
+export interface NotificationsModuleOptions {
+  /** Overrides the group's retry policy (8 attempts, 1 s initial, 5 min max). */
+  retry?: Partial<RetryPolicyOptions>;
+  /** Where e-mails go. @default SMTP when ORDERFLOW_SMTP_URL is set, else the mail drop `<dataDir>/mail/` */
+  mailer?: Mailer;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** @default 32 random bytes as `whsec_…` */
+  generateSecret?: () => string;
+}
+
+/**
+ * The notifications module: customer e-mails (mail drop or SMTP) and signed vendor webhooks on the
+ * order's lifecycle events, and the admin routes of vendors' webhook endpoints.
+ */
+export function createNotificationsModule(
+  deps: ContextModuleDependencies,
+  options: NotificationsModuleOptions = {},
+): ContextModule {
+  const { config, store } = deps;
+  const { smtpUrl, vendorWebhookUrl, webhookTimeoutMs } = config.notifications;
+  const mailer =
+    options.mailer ??
+    (smtpUrl !== undefined
+      ? createSmtpMailer({ url: smtpUrl })
+      : createMailDropMailer({ dir: path.join(config.dataDir, MAIL_DIR_NAME) }));
+  const endpoints = createVendorWebhookEndpoints({
+    store,
+    defaultUrl: vendorWebhookUrl,
+    adminKey: deps.adminKey,
+  });
+  const vendorIds = new Set([
+    ...deps.marketplace.vendors.map((vendor) => vendor.vendorId),
+    ...deps.catalog.list().map((product) => product.vendorId),
+  ]);
+
+  return {
+    name: 'notifications',
+    role: 'notifications',
+    messages: NOTIFICATION_MESSAGES,
+    handlerGroups: [
+      notificationHandlers({
+        store,
+        mailer,
+        endpoints,
+        webhookTimeoutMs,
+        ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+        ...(options.retry !== undefined ? { retry: options.retry } : {}),
+      }),
+    ],
+    registerHttp(http) {
+      registerVendorWebhookHttp(http, {
+        store,
+        endpoints,
+        adminKey: deps.adminKey,
+        vendorIds,
+        now: deps.now,
+        ...(options.generateSecret !== undefined ? { generateSecret: options.generateSecret } : {}),
+      });
+    },
+    async start() {
+      deps.logger.info(
+        {
+          mail: mailer.description,
+          defaultWebhook: vendorWebhookUrl === undefined ? 'none' : new URL(vendorWebhookUrl).origin,
+        },
+        'notifications: customer e-mails and vendor webhooks',
+      );
+    },
+    async stop() {
+      mailer.close();
+    },
+  };
+}

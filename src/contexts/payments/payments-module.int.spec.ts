@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newKey, orderBody, postOrder } from '../../../test/support/orders.ts';
+import { eventually, removeDir, startTestApp, type TestApp } from '../../../test/support/test-app.ts';
+import { createSimulatedGateway } from './gateway-simulator.ts';
+import { gatewaySimulatorFile } from './payments-module.ts';
+
+describe('payments module in the app', () => {
+  let t: TestApp | undefined;
+
+  afterEach(async () => {
+    if (t === undefined) return;
+    await t.app.stop();
+    removeDir(t.dataDir);
+    t = undefined;
+  });
+
+  it('opens the gateway simulator in <dataDir>/simulators in the payments role, and authorizes through it', async () => {
+    t = await startTestApp({ env: { ORDERFLOW_GATEWAY_TIMEOUT_MS: '300' } });
+    const file = gatewaySimulatorFile(t.dataDir);
+    expect(file).toBe(`${t.dataDir}/simulators/payment-gateway.db`);
+    expect(fs.existsSync(file)).toBe(true);
+
+    const response = await postOrder(
+      t.url,
+      orderBody({ customerId: `cust-${randomUUID()}`, paymentMethod: { token: `tok_visa.${randomUUID()}` } }),
+      newKey(),
+    );
+    expect(response.status).toBe(201);
+    const { id } = (await response.json()) as { id: string };
+
+    // The provider's own ledger (a second connection to its file) shows the authorization.
+    const ledger = createSimulatedGateway({ file });
+    try {
+      const operations = await eventually(
+        async () => {
+          const found = ledger.operations(`${id}:payment`);
+          return found.length > 0 ? found : undefined;
+        },
+        15_000,
+        'the authorization in the ledger',
+      );
+      expect(operations[0]).toMatchObject({
+        kind: 'authorize',
+        outcome: 'approved',
+        idempotencyKey: `${id}:payment:authorize:1`,
+      });
+    } finally {
+      await ledger.close();
+    }
+
+    // The payment's events reach the order's audit trail once the handler's unit commits.
+    const trail = await eventually(
+      async () => {
+        const { events } = (await (await fetch(`${t!.url}/v1/orders/${id}/events`)).json()) as {
+          events: { type: string; data: Record<string, unknown> }[];
+        };
+        return events.some((event) => event.type === 'PaymentAuthorized') ? events : undefined;
+      },
+      15_000,
+      'PaymentAuthorized in the audit trail',
+    );
+    const assessed = trail.find((event) => event.type === 'FraudAssessed');
+    expect(assessed?.data).toMatchObject({ orderId: id, decision: 'accept', threshold: 70 });
+  });
+
+  it('does not open the simulator in a process without the payments role', async () => {
+    t = await startTestApp({ roles: ['api'] });
+    expect(fs.existsSync(gatewaySimulatorFile(t.dataDir))).toBe(false);
+  });
+});

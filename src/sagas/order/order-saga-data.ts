@@ -1,0 +1,116 @@
+import type { Region } from '../../contexts/catalog/index.ts';
+import type { OrderLine, OrderPlacedData } from '../../contexts/orders/domain/events.ts';
+
+/**
+ * What the order saga keeps: the part of OrderPlaced its commands and the order's lifecycle events
+ * need, and what the replies taught it (where each line is reserved, the shipments). Small on
+ * purpose: it is folded on every message and its changed parts travel in the saga's events.
+ */
+export interface OrderSagaData {
+  readonly orderId: string;
+  readonly customerId: string;
+  readonly region: Region;
+  readonly currency: string;
+  /** Integer minor units. */
+  readonly total: number;
+  readonly items: readonly OrderLine[];
+  readonly shippingCountry: string;
+  readonly paymentToken: string;
+  /** One per order line, by line index; the reservation id is `<orderId>:<lineIndex>`. */
+  readonly reservations: readonly Reservation[];
+  /** How many shipments fulfillment split the order into; null until the first was allocated. */
+  readonly shipmentCount: number | null;
+  readonly shipments: readonly Shipment[];
+  /** CapturePayment was sent (on the first dispatch). */
+  readonly captureSent: boolean;
+}
+
+/**
+ * - `pending`: ReserveStock sent, no answer yet;
+ * - `reserved`, then `confirmed` once the order is paid;
+ * - `failed`: the line could not be reserved (nothing held);
+ * - `released`: given back by a compensation; `expired`: released by inventory at its time-to-live.
+ */
+export type ReservationStatus = 'pending' | 'reserved' | 'confirmed' | 'failed' | 'released' | 'expired';
+
+export interface Reservation {
+  readonly status: ReservationStatus;
+  readonly vendorId?: string;
+  readonly warehouseId?: string;
+  readonly warehouseRegion?: Region;
+}
+
+export interface Shipment {
+  readonly shipmentId: string;
+  readonly status: 'allocated' | 'dispatched' | 'delivered';
+}
+
+/** Statuses of a line whose units may be held by inventory: a compensation releases them. */
+export const HELD: ReadonlySet<ReservationStatus> = new Set(['pending', 'reserved', 'confirmed']);
+
+export function initialOrderSagaData(order: OrderPlacedData): OrderSagaData {
+  return {
+    orderId: order.orderId,
+    customerId: order.customerId,
+    region: order.region,
+    currency: order.currency,
+    total: order.total,
+    items: order.items,
+    shippingCountry: order.shippingAddress.country,
+    paymentToken: order.paymentMethod.token,
+    reservations: order.items.map(() => ({ status: 'pending' })),
+    shipmentCount: null,
+    shipments: [],
+    captureSent: false,
+  };
+}
+
+export function reservationIdOf(orderId: string, lineIndex: number): string {
+  return `${orderId}:${lineIndex}`;
+}
+
+export function paymentIdOf(orderId: string): string {
+  return `${orderId}:payment`;
+}
+
+/** The line a reservation id names, or -1 when it names none of this order's lines. */
+export function lineIndexOf(data: OrderSagaData, reservationId: string): number {
+  const prefix = `${data.orderId}:`;
+  if (!reservationId.startsWith(prefix)) return -1;
+  const text = reservationId.slice(prefix.length);
+  const index = /^(0|[1-9]\d*)$/.test(text) ? Number(text) : -1;
+  return index < data.items.length ? index : -1;
+}
+
+export function withReservation(
+  data: OrderSagaData,
+  index: number,
+  change: Reservation,
+): readonly Reservation[] {
+  return data.reservations.map((reservation, i) => (i === index ? change : reservation));
+}
+
+/** The shipments with `shipmentId` at `status` (added when unknown); the same array when nothing changes. */
+export function withShipment(
+  data: OrderSagaData,
+  shipmentId: string,
+  status: Shipment['status'],
+): readonly Shipment[] {
+  const rank = { allocated: 0, dispatched: 1, delivered: 2 } as const;
+  const existing = data.shipments.find((shipment) => shipment.shipmentId === shipmentId);
+  if (existing === undefined) return [...data.shipments, { shipmentId, status }];
+  // Tracking only moves forward: a late or repeated event changes nothing.
+  if (rank[existing.status] >= rank[status]) return data.shipments;
+  return data.shipments.map((shipment) => (shipment === existing ? { shipmentId, status } : shipment));
+}
+
+export function allAllocated(data: OrderSagaData): boolean {
+  return data.shipmentCount !== null && data.shipments.length >= data.shipmentCount;
+}
+
+export function allDelivered(data: OrderSagaData): boolean {
+  return (
+    data.shipmentCount !== null &&
+    data.shipments.filter((shipment) => shipment.status === 'delivered').length >= data.shipmentCount
+  );
+}
