@@ -114,7 +114,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function startOrderflow(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/orderflow.mjs'), 'start'], {
+  // BENCH_NODE_ARGS passes flags to the server's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/orderflow.mjs'), 'start'], {
     cwd: ROOT,
     env: {
       ...process.env,
