@@ -306,6 +306,13 @@ async function main(): Promise<void> {
     reader.close();
     const completedAt = performance.now();
 
+    // Group-commit efficiency, from the server's own metrics.
+    const metricsText = (await request(port, 'GET', '/metrics')).body;
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metricsText)?.[1] ?? 0);
+    const commits = metric('orderflow_store_commits_total');
+    const writesPerCommit =
+      commits === 0 ? 0 : Math.round((metric('orderflow_store_writes_total') / commits) * 10) / 10;
+
     // Stop gracefully, then check everything against the store itself.
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
@@ -349,6 +356,8 @@ async function main(): Promise<void> {
       lost: report.lost,
       duplicateEffects: report.duplicateEffects,
       failedRequests: failures,
+      storeCommits: commits,
+      writesPerCommit,
     };
     console.log(JSON.stringify(result));
   } finally {

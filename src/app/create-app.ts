@@ -17,6 +17,7 @@ import type { EventStore } from '../event-store/index.ts';
 import {
   createHttpServer,
   createMetrics,
+  registerStoreMetrics,
   registerAdminRoutes,
   registerHealthRoutes,
   registerOpenApiRoute,
@@ -106,6 +107,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
 
   let state: LifecycleState = 'starting';
   const metrics = createMetrics();
+  registerStoreMetrics(metrics, adapters.stats);
   const messages = createMessageCatalog();
   const consumerLogger = logger.child({ component: 'consumer' });
   const now = (): Date => new Date();

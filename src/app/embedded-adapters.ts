@@ -12,6 +12,8 @@ export interface EmbeddedAdapters {
   deadLetters: DeadLetterStore;
   /** True once the database is closed (the store's close() closes it). */
   closed(): boolean;
+  /** Group commits and the writes they held, for metrics. */
+  stats(): { commits: number; writes: number };
 }
 
 export interface EmbeddedAdaptersOptions {
@@ -37,5 +39,5 @@ export function createEmbeddedAdapters(options: EmbeddedAdaptersOptions): Embedd
     ...(options.onTransportError !== undefined ? { onError: options.onTransportError } : {}),
   });
   const deadLetters = createSqliteDeadLetterStore({ database });
-  return { store, transport, deadLetters, closed: () => database.closed };
+  return { store, transport, deadLetters, closed: () => database.closed, stats: () => database.stats() };
 }
