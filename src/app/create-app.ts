@@ -107,7 +107,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
 
   let state: LifecycleState = 'starting';
   const metrics = createMetrics();
-  registerStoreMetrics(metrics, adapters.stats);
+  registerStoreMetrics(metrics, () => adapters.stats());
   const messages = createMessageCatalog();
   const consumerLogger = logger.child({ component: 'consumer' });
   const now = (): Date => new Date();
