@@ -18,7 +18,7 @@ async function readOrderEvents(response: Response): Promise<View[]> {
   const decoder = new TextDecoder();
   let buffer = '';
   for (;;) {
-    const { value, done } = await reader.read();
+    const { value, done } = (await reader.read()) as { value?: Uint8Array; done: boolean };
     if (done) break;
     buffer += decoder.decode(value, { stream: true });
     let end: number;
