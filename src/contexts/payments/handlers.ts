@@ -29,6 +29,7 @@ import {
   refundedFact,
   REPLY_TYPES,
   voidedFact,
+  type PaymentDecision,
   type PaymentFact,
 } from './domain/payment.ts';
 import {
@@ -127,15 +128,12 @@ export function paymentsHandlers(options: PaymentsHandlersOptions): HandlerGroup
   ): Promise<void> {
     const command = message.data;
     const payment = await payments.load(paymentStreamId(command.orderId));
-    const decision = decideAuthorize(payment.state, command);
-    switch (decision.kind) {
-      case 'reply':
-        return reply(context, command.orderId, decision.fact);
-      case 'record':
-        return record(context, command.orderId, payment.version, decision.fact);
-      case 'refuse':
-        throw new TerminalError(decision.reason);
-      case 'call': {
+    await carryOut(
+      context,
+      command.orderId,
+      payment.version,
+      decideAuthorize(payment.state, command),
+      async (decision) => {
         let result: AuthorizeResult | { outcome: 'timed_out'; timeoutMs: number };
         try {
           result = await options.gateway().authorize({
@@ -148,85 +146,65 @@ export function paymentsHandlers(options: PaymentsHandlersOptions): HandlerGroup
           if (!isGatewayTimeoutError(error)) throw error;
           result = { outcome: 'timed_out', timeoutMs: error.timeoutMs };
         }
-        return record(context, command.orderId, payment.version, authorizationFact(command, result));
-      }
-    }
+        return authorizationFact(command, result);
+      },
+    );
   }
 
   async function onCapture(message: Envelope<CapturePaymentData>, context: HandlerContext): Promise<void> {
     const command = message.data;
     const payment = await payments.load(paymentStreamId(command.orderId));
-    const decision = decideCapture(payment.state, command);
-    switch (decision.kind) {
-      case 'reply':
-        return reply(context, command.orderId, decision.fact);
-      case 'record':
-        return record(context, command.orderId, payment.version, decision.fact);
-      case 'refuse':
-        throw new TerminalError(decision.reason);
-      case 'call': {
+    await carryOut(
+      context,
+      command.orderId,
+      payment.version,
+      decideCapture(payment.state, command),
+      async (decision) => {
         const { captureId } = await options.gateway().capture({
           idempotencyKey: decision.idempotencyKey,
           authorizationId: decision.authorizationId,
           amount: command.amount,
         });
-        return record(
-          context,
-          command.orderId,
-          payment.version,
-          capturedFact(payment.state, command, captureId),
-        );
-      }
-    }
+        return capturedFact(payment.state, command, captureId);
+      },
+    );
   }
 
   async function onVoid(message: Envelope<VoidPaymentData>, context: HandlerContext): Promise<void> {
     const command = message.data;
     const payment = await payments.load(paymentStreamId(command.orderId));
-    const decision = decideVoid(payment.state, command);
-    switch (decision.kind) {
-      case 'reply':
-        return reply(context, command.orderId, decision.fact);
-      case 'record':
-        return record(context, command.orderId, payment.version, decision.fact);
-      case 'refuse':
-        throw new TerminalError(decision.reason);
-      case 'call': {
+    await carryOut(
+      context,
+      command.orderId,
+      payment.version,
+      decideVoid(payment.state, command),
+      async (decision) => {
         await options.gateway().void({
           idempotencyKey: decision.idempotencyKey,
           authorizationId: decision.authorizationId,
         });
-        const amount = payment.state.authorization?.data.amount ?? 0;
-        return record(context, command.orderId, payment.version, voidedFact(command, amount));
-      }
-    }
+        return voidedFact(command, payment.state.authorization?.data.amount ?? 0);
+      },
+    );
   }
 
   async function onRefund(message: Envelope<RefundPaymentData>, context: HandlerContext): Promise<void> {
     const command = message.data;
     const payment = await payments.load(paymentStreamId(command.orderId));
-    const decision = decideRefund(payment.state, command);
-    switch (decision.kind) {
-      case 'reply':
-        return reply(context, command.orderId, decision.fact);
-      case 'record':
-        return record(context, command.orderId, payment.version, decision.fact);
-      case 'refuse':
-        throw new TerminalError(decision.reason);
-      case 'call': {
+    await carryOut(
+      context,
+      command.orderId,
+      payment.version,
+      decideRefund(payment.state, command),
+      async (decision) => {
         const { refundId } = await options.gateway().refund({
           idempotencyKey: decision.idempotencyKey,
           captureId: decision.captureId,
           amount: command.amount,
         });
-        return record(
-          context,
-          command.orderId,
-          payment.version,
-          refundedFact(command, decision.sequence, refundId),
-        );
-      }
-    }
+        return refundedFact(command, decision.sequence, refundId);
+      },
+    );
   }
 
   return {
@@ -243,6 +221,29 @@ export function paymentsHandlers(options: PaymentsHandlersOptions): HandlerGroup
 }
 
 /** Records a new fact: one event in the payment's stream (expected version checked) and its reply. */
+/**
+ * Carries out a payment decision: re-send a recorded reply, record a new fact, refuse (dead letter),
+ * or call the gateway and record its answer.
+ */
+async function carryOut<C>(
+  context: HandlerContext,
+  orderId: string,
+  loadedVersion: number,
+  decision: PaymentDecision<C>,
+  call: (decision: { kind: 'call'; idempotencyKey: string } & C) => Promise<PaymentFact>,
+): Promise<void> {
+  switch (decision.kind) {
+    case 'reply':
+      return reply(context, orderId, decision.fact);
+    case 'record':
+      return record(context, orderId, loadedVersion, decision.fact);
+    case 'refuse':
+      throw new TerminalError(decision.reason);
+    case 'call':
+      return record(context, orderId, loadedVersion, await call(decision));
+  }
+}
+
 function record(context: HandlerContext, orderId: string, loadedVersion: number, fact: PaymentFact): void {
   context.append(paymentStreamId(orderId), [toEvent(fact)], loadedVersion);
   reply(context, orderId, fact);
