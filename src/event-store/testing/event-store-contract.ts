@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../messaging/message.ts';
 import { ConcurrencyError, isConcurrencyError } from '../../shared/errors.ts';
-import type { EventStore, NewEvent, StoredEvent, SubscriptionContext } from '../event-store.ts';
+import type {
+  CommittedEvent,
+  EventStore,
+  NewEvent,
+  StoredEvent,
+  SubscriptionContext,
+} from '../event-store.ts';
 
 /** What an adapter's spec hands the contract suite, once per test. */
 export interface EventStoreHarness {
@@ -636,6 +642,111 @@ export function describeEventStoreContract(name: string, setup: () => Promise<Ev
         );
       });
     });
+
+    describe('scheduled messages (durable timers)', () => {
+      it('keeps a timer until it is due, releases it once, and sends a due-now one straight out', async () => {
+        const now = Date.now();
+        const later = now + 3_600_000;
+        const scheduled: number[] = [];
+        const unlisten = store.onScheduled((dueAt) => scheduled.push(dueAt));
+        await store.commit({
+          schedule: [
+            { message: message(newStreamId()), dueAt: later },
+            { message: message(newStreamId()), dueAt: now - 1 },
+          ],
+        });
+        // The due-now message went to the outbox with the commit: nothing is left to release for it.
+        expect(await store.releaseDueMessages(now)).toEqual({ released: 0, nextDueAt: later });
+        expect(await store.releaseDueMessages(later - 1)).toEqual({ released: 0, nextDueAt: later });
+        expect(await store.releaseDueMessages(later)).toEqual({ released: 1, nextDueAt: null });
+        expect(await store.releaseDueMessages(later + 1)).toEqual({ released: 0, nextDueAt: null });
+        await until(() => scheduled.length > 0);
+        expect(scheduled).toEqual([later]);
+        unlisten();
+      });
+
+      it('releases the oldest due timers first, at most `limit`, and survives a reopen', async () => {
+        const base = Date.now() + 3_600_000;
+        await store.commit({
+          schedule: [3, 1, 2].map((k) => ({ message: message(newStreamId()), dueAt: base + k * 1_000 })),
+        });
+        await reopen();
+        expect(await store.releaseDueMessages(base + 10_000, 2)).toEqual({
+          released: 2,
+          nextDueAt: base + 3_000,
+        });
+        expect(await store.releaseDueMessages(base + 2_500)).toEqual({
+          released: 0,
+          nextDueAt: base + 3_000,
+        });
+        expect(await store.releaseDueMessages(base + 10_000)).toEqual({ released: 1, nextDueAt: null });
+      });
+
+      it('schedules nothing when the unit fails or is a duplicate', async () => {
+        const streamId = newStreamId();
+        await store.append(streamId, [event('A')]);
+        const inbox = { consumer: `consumer-${randomUUID()}`, messageId: randomUUID() };
+        await store.commit({ inbox });
+        const dueAt = Date.now() + 3_600_000;
+        await expect(
+          store.commit({
+            appends: [{ streamId, events: [event('B')], expectedVersion: 'no_stream' }],
+            schedule: [{ message: message(streamId), dueAt }],
+          }),
+        ).rejects.toBeInstanceOf(ConcurrencyError);
+        expect(await store.commit({ inbox, schedule: [{ message: message(streamId), dueAt }] })).toEqual({
+          duplicate: true,
+          appends: [],
+        });
+        expect(await store.releaseDueMessages(dueAt + 1)).toEqual({ released: 0, nextDueAt: null });
+      });
+    });
+
+    describe('live commit notifications', () => {
+      it('tells listeners of committed events with their correlation ids, never of rolled-back ones', async () => {
+        const [s1, s2, failed] = [newStreamId(), newStreamId(), newStreamId()];
+        const ours = new Set([s1, s2, failed]);
+        const orderId = randomUUID();
+        const heard: CommittedEvent[][] = [];
+        const unlisten = store.onEventsCommitted((events) => {
+          const mine = events.filter((e) => ours.has(e.streamId));
+          if (mine.length > 0) heard.push(mine);
+        });
+        await store.append(failed, [event('Existing')]);
+        await until(() => heard.length === 1);
+        await store.commit({
+          appends: [
+            { streamId: s1, events: [event('Placed', undefined, 1, { correlationId: orderId })] },
+            {
+              streamId: s2,
+              events: [event('Reserved', undefined, 2, { correlationId: orderId }), event('Plain')],
+            },
+          ],
+        });
+        await expect(
+          store.commit({
+            appends: [
+              { streamId: s1, events: [event('Lost')] },
+              { streamId: failed, events: [event('Lost')], expectedVersion: 'no_stream' },
+            ],
+          }),
+        ).rejects.toBeInstanceOf(ConcurrencyError);
+        const inbox = { consumer: `consumer-${randomUUID()}`, messageId: randomUUID() };
+        await store.commit({ inbox });
+        await store.commit({ appends: [{ streamId: s1, events: [event('Duplicate')] }], inbox });
+        await store.append(s1, [event('Last')]);
+        await until(() => heard.flat().some((e) => e.type === 'Last'));
+        unlisten();
+        await store.append(s1, [event('Unheard')]);
+        expect(heard.flat()).toEqual([
+          { streamId: failed, type: 'Existing' },
+          { streamId: s1, type: 'Placed', correlationId: orderId },
+          { streamId: s2, type: 'Reserved', correlationId: orderId },
+          { streamId: s2, type: 'Plain' },
+          { streamId: s1, type: 'Last' },
+        ]);
+      });
+    });
   });
 }
 
@@ -686,4 +797,12 @@ function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
   let resolve: (value: T) => void = () => undefined;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+async function until(probe: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }

@@ -1,0 +1,71 @@
+/**
+ * The PostgreSQL schema of the event store. Every table lives in one schema named after
+ * ORDERFLOW_NAMESPACE, so several deployments (and test runs) share one server.
+ *
+ * `tx` columns record the writing transaction (`pg_current_xact_id()`, xid8). Catch-up readers use
+ * them to decide which positions are final; see `postgres-event-store.ts` and docs/postgres.md.
+ */
+export function schemaSql(schema: string): string {
+  const s = quoteIdentifier(schema);
+  return `
+CREATE SCHEMA IF NOT EXISTS ${s};
+
+CREATE TABLE IF NOT EXISTS ${s}.streams (
+  stream_id text PRIMARY KEY,
+  version bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ${s}.events (
+  position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  stream_id text NOT NULL,
+  version bigint NOT NULL,
+  id text NOT NULL UNIQUE,
+  type text NOT NULL,
+  data jsonb NOT NULL,
+  metadata jsonb,
+  correlation_id text,
+  time timestamptz NOT NULL,
+  tx xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  UNIQUE (stream_id, version)
+);
+CREATE INDEX IF NOT EXISTS events_by_correlation ON ${s}.events (correlation_id, position)
+  WHERE correlation_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS ${s}.inbox (
+  consumer text NOT NULL,
+  message_id text NOT NULL,
+  handled_at timestamptz NOT NULL,
+  PRIMARY KEY (consumer, message_id)
+);
+
+CREATE TABLE IF NOT EXISTS ${s}.checkpoints (
+  subscription_id text PRIMARY KEY,
+  position bigint NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ${s}.outbox (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id text NOT NULL,
+  type text NOT NULL,
+  target_group text,
+  envelope jsonb NOT NULL,
+  created timestamptz NOT NULL DEFAULT now(),
+  tx xid8 NOT NULL DEFAULT pg_current_xact_id()
+);
+
+CREATE TABLE IF NOT EXISTS ${s}.scheduled_messages (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  due_at bigint NOT NULL,
+  envelope jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scheduled_messages_due ON ${s}.scheduled_messages (due_at, seq);
+`;
+}
+
+/** Schema names are restricted to lower-case identifiers so that channel and table names need no escaping games. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
+
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
