@@ -70,10 +70,6 @@ interface ConsumerSpec {
   source: string;
 }
 
-function consumerSpecs(): ConsumerSpec[] {
-  return [];
-}
-
 /** Every message definition of every context: the catalog validates against them and documents them. */
 export function createMessageCatalog(): MessageCatalog {
   return new MessageCatalog().register(...ORDER_MESSAGES);
@@ -140,16 +136,13 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   for (const module of modules) messages.register(...module.messages);
   const localModules = modules.filter((module) => has(module.role));
 
-  const specs: ConsumerSpec[] = [
-    ...consumerSpecs(),
-    ...modules.flatMap((module) =>
-      module.handlerGroups.map((handlers) => ({
-        role: module.role,
-        handlers,
-        source: `orderflow/${module.name}`,
-      })),
-    ),
-  ];
+  const specs: ConsumerSpec[] = modules.flatMap((module) =>
+    module.handlerGroups.map((handlers) => ({
+      role: module.role,
+      handlers,
+      source: `orderflow/${module.name}`,
+    })),
+  );
   const consumers = specs
     .filter((spec) => has(spec.role))
     .map((spec) => ({
