@@ -20,6 +20,7 @@ export {
 export { createMetrics, registerStoreMetrics, type AppMetrics } from './metrics.ts';
 export { registerHealthRoutes, type Readiness } from './health-routes.ts';
 export { registerAdminRoutes, type AdminRoutesOptions } from './admin-routes.ts';
+export { createAdminAuth } from './admin-auth.ts';
 export { registerOpenApiRoute } from './openapi.ts';
 export { registerOperationsPage, type OperationsPageOptions } from './operations-page.ts';
 export { parsePreferWait } from './prefer.ts';

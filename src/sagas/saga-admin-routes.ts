@@ -1,6 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { createAdminAuth } from '../http/admin-auth.ts';
-import { problemResponse, type HttpServer } from '../http/index.ts';
+import { createAdminAuth, problemResponse, type HttpServer } from '../http/index.ts';
 import type { SagaRuntime, SagaState } from './engine/index.ts';
 
 export interface SagaAdminRoutesOptions<D> {

@@ -1,8 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AggregateLoader, EventStore } from '../../event-store/index.ts';
-import { createAdminAuth } from '../../http/admin-auth.ts';
-import { problemResponse, type HttpServer } from '../../http/index.ts';
+import { createAdminAuth, problemResponse, type HttpServer } from '../../http/index.ts';
 import { createEnvelope, type MessageCatalog } from '../../messaging/index.ts';
 import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../shared/errors.ts';
 import type { CatalogLookup, DemoMarketplace } from '../catalog/index.ts';

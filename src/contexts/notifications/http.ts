@@ -1,8 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { randomBytes } from 'node:crypto';
 import type { EventStore } from '../../event-store/index.ts';
-import { createAdminAuth } from '../../http/admin-auth.ts';
-import { problemResponse, type HttpServer } from '../../http/index.ts';
+import { createAdminAuth, problemResponse, type HttpServer } from '../../http/index.ts';
 import { AppError, ERROR_CODES, ValidationError } from '../../shared/errors.ts';
 import {
   VENDOR_WEBHOOK_REGISTERED,
