@@ -314,6 +314,39 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       expect(idsOf(b.received)).toEqual([message.id, marker.id]);
     });
 
+    it('gives the unacked deliveries of a stopped copy to the remaining copy of its group', async () => {
+      const type = randomType();
+      const group = randomWord();
+      const held: Delivery[] = [];
+      const byRemaining: string[] = [];
+      const stopping = await transport.subscribe({
+        group,
+        types: [type],
+        onDelivery: (delivery) => void held.push(delivery),
+      });
+      await transport.subscribe({
+        group,
+        types: [type],
+        onDelivery: (delivery) => {
+          byRemaining.push(delivery.message.id);
+          delivery.ack();
+        },
+      });
+      const messages = Array.from({ length: 120 }, (_, i) => testMessage(type, `order-${i % 12}`, { i }));
+      await transport.publish(messages);
+      await waitFor(() => held.length + byRemaining.length >= messages.length, 'every message once');
+      expect(held.length).toBeGreaterThan(0);
+
+      await stopping.stop();
+      // Acks of a stopped copy come too late; they must not throw (nor lose the handed-back message).
+      for (const delivery of held) delivery.ack();
+      await waitFor(
+        () => new Set(byRemaining).size === messages.length,
+        'the held messages to reach the remaining copy',
+      );
+      expect(new Set(byRemaining)).toEqual(new Set(messages.map((m) => m.id)));
+    });
+
     it('pauses a partition at maxInFlight unacked deliveries while other partitions go on', async () => {
       const type = randomType();
       const group = randomWord();
