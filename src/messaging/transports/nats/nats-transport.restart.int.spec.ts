@@ -15,7 +15,9 @@ import { createNatsTransport } from './nats-transport.ts';
  */
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 if (!fs.existsSync(NATS_SERVER) && process.env.ORDERFLOW_REQUIRE_SERVICES === '1') {
-  throw new Error(`${NATS_SERVER} is missing and ORDERFLOW_REQUIRE_SERVICES=1 (set NATS_SERVER_BIN to its path)`);
+  throw new Error(
+    `${NATS_SERVER} is missing and ORDERFLOW_REQUIRE_SERVICES=1 (set NATS_SERVER_BIN to its path)`,
+  );
 }
 const runnable = fs.existsSync(NATS_SERVER) && (await serviceAvailable('nats'));
 
