@@ -17,6 +17,7 @@ import type { EventStore } from '../event-store/index.ts';
 import {
   createHttpServer,
   createMetrics,
+  registerRelayMetrics,
   registerStoreMetrics,
   registerAdminRoutes,
   registerHealthRoutes,
@@ -38,7 +39,9 @@ import {
 import { AppError, ERROR_CODES } from '../shared/errors.ts';
 import { removePidFile, resolveAdminKey, writePidFile } from './data-dir.ts';
 import { CONTEXT_MODULES } from './context-modules.ts';
+import { createDistributedAdapters } from './distributed-adapters.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
+import type { OutboxRelay } from '../messaging/outbox/outbox-relay.ts';
 import { ROLES, type Role } from './roles.ts';
 
 export interface CreateAppOptions {
@@ -80,30 +83,17 @@ export function createMessageCatalog(): MessageCatalog {
  * seeds the demo catalog on first start, wires contexts, consumers and the HTTP server.
  */
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<App> {
-  if (config.store.kind !== 'sqlite' || config.bus.kind !== 'embedded') {
-    throw new AppError(
-      ERROR_CODES.CONFIG_INVALID,
-      'validation',
-      'distributed mode is not available in this build yet',
-    );
-  }
   const roles: readonly Role[] = options.roles ?? ROLES;
   const has = (role: Role): boolean => roles.includes(role);
   const logger = options.logger ?? pino({ level: config.logLevel });
   const adminKey = await resolveAdminKey(config.adminKey, config.dataDir);
 
-  const adapters = createEmbeddedAdapters({
-    file: config.store.file,
-    synchronous: config.sqliteSynchronous,
-    partitions: config.partitions,
-    onTransportError: (error) =>
-      logger.warn({ err: error }, 'embedded bus background write failed; retrying'),
-  });
-  const { store, transport, deadLetters } = adapters;
+  const adapters = await openAdapters(config, logger);
+  const { store, transport, deadLetters, relay } = adapters;
 
   let state: LifecycleState = 'starting';
   const metrics = createMetrics();
-  registerStoreMetrics(metrics, () => adapters.stats());
+  adapters.registerMetrics(metrics);
   const messages = createMessageCatalog();
   const consumerLogger = logger.child({ component: 'consumer' });
   const now = (): Date => new Date();
@@ -117,7 +107,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   try {
     catalog = await seedCatalog(store, DEMO_MARKETPLACE.products);
   } catch (error) {
-    await store.close();
+    await transport.close().catch(() => undefined);
+    await adapters.close();
     throw error;
   }
   const modules = CONTEXT_MODULES.map((create) =>
@@ -155,6 +146,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         deadLetters,
         catalog: messages,
         source: spec.source,
+        // Messages cross processes in distributed mode: check them on the way in too.
+        validateIncoming: adapters.mode === 'distributed',
         logger: consumerLogger,
         now,
         observer: {
@@ -194,7 +187,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       for (const module of modules) module.registerHttp?.(http);
       registerOperationsPage(http, {
         version: packageJson.version,
-        mode: 'embedded',
+        mode: adapters.mode,
         namespace: config.namespace,
         roles,
         dataDir: config.dataDir,
@@ -204,7 +197,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     }
     await http.ready();
   } catch (error) {
-    await store.close();
+    await transport.close().catch(() => undefined);
+    await adapters.close();
     throw error;
   }
 
@@ -214,7 +208,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     stopping ??= (async () => {
       state = 'stopping';
       // Order matters: no new requests (in-flight ones finish), then no new deliveries (running
-      // handlers commit), then the bus, then the store, which commits its queue and closes the file.
+      // handlers commit), then the relay (its batch in hand is published and marked), the timers,
+      // then the bus, then the store, which commits its queue and closes the file / the pool.
       await http.close();
       await Promise.all(
         consumers.map(async (c) => {
@@ -222,10 +217,11 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
           c.running = false;
         }),
       );
+      await relay?.stop();
       await scheduler.stop();
       for (const module of localModules) await module.stop?.();
       await transport.close();
-      await store.close();
+      await adapters.close();
       await removePidFile(config.dataDir).catch(() => undefined);
       state = 'stopped';
     })();
@@ -246,6 +242,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       try {
         for (const module of localModules) await module.start?.();
         await transport.start();
+        await relay?.start();
         await scheduler.start();
         for (const c of consumers) {
           await c.consumer.start();
@@ -262,6 +259,75 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     },
     stop,
   };
+}
+
+/** The adapters of either mode, behind one shape. */
+interface Adapters {
+  readonly mode: 'embedded' | 'distributed';
+  readonly store: EventStore;
+  readonly transport: Transport;
+  readonly deadLetters: DeadLetterStore;
+  /** Distributed mode only: the embedded bus reads its outbox directly. */
+  readonly relay: OutboxRelay | undefined;
+  closed(): boolean;
+  /** Registers the adapters' own metrics (group commits of the embedded store, the relay's rounds). */
+  registerMetrics(metrics: AppMetrics): void;
+  /** Closes the store (and, distributed, the outbox and dead-letter connections). After the transport. */
+  close(): Promise<void>;
+}
+
+/**
+ * Picks the adapters from the config: SQLite + the embedded bus, or PostgreSQL + JetStream (loadConfig
+ * refuses mixed pairs). Distributed adapters connect here, so an unreachable server is refused before
+ * anything else starts, with one message naming it.
+ */
+async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters> {
+  if (config.store.kind === 'sqlite' && config.bus.kind === 'embedded') {
+    const embedded = createEmbeddedAdapters({
+      file: config.store.file,
+      synchronous: config.sqliteSynchronous,
+      partitions: config.partitions,
+      onTransportError: (error) =>
+        logger.warn({ err: error }, 'embedded bus background write failed; retrying'),
+    });
+    return {
+      mode: 'embedded',
+      store: embedded.store,
+      transport: embedded.transport,
+      deadLetters: embedded.deadLetters,
+      relay: undefined,
+      closed: () => embedded.closed(),
+      registerMetrics: (metrics) => registerStoreMetrics(metrics, () => embedded.stats()),
+      close: () => embedded.store.close(),
+    };
+  }
+  if (config.store.kind === 'postgres' && config.bus.kind === 'nats') {
+    const distributed = createDistributedAdapters({
+      storeUrl: config.store.url,
+      busUrl: config.bus.url,
+      namespace: config.namespace,
+      partitions: config.partitions,
+      onTransportError: (error) => logger.warn({ err: error }, 'NATS transport background failure'),
+      onRelayError: (error) => logger.warn({ err: error }, 'outbox relay round failed; retrying'),
+    });
+    try {
+      await distributed.connect();
+    } catch (error) {
+      await distributed.transport.close().catch(() => undefined);
+      await distributed.close().catch(() => undefined);
+      throw error;
+    }
+    return {
+      mode: 'distributed',
+      ...distributed,
+      registerMetrics: (metrics) => registerRelayMetrics(metrics, () => distributed.relayStats()),
+    };
+  }
+  throw new AppError(
+    ERROR_CODES.CONFIG_INVALID,
+    'validation',
+    `ORDERFLOW_STORE (${config.store.kind}) and ORDERFLOW_BUS (${config.bus.kind}) do not make a mode: use the embedded store with the embedded bus, or postgres:// with nats://`,
+  );
 }
 
 interface ApiDependencies {

@@ -4,6 +4,9 @@ import { redriveDeadLetter, type DeadLetter, type ListDeadLettersOptions } from 
 import { AppError, ERROR_CODES } from '../shared/errors.ts';
 import { runningServerPid } from './data-dir.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
+import { unreachable } from './distributed-adapters.ts';
+import { createPostgresDeadLetterStore } from '../messaging/dead-letter/postgres-dead-letter-store.ts';
+import { createNatsTransport } from '../messaging/transports/nats/nats-transport.ts';
 
 export interface DeadLetterAdmin {
   list(options?: ListDeadLettersOptions): Promise<DeadLetter[]>;
@@ -17,11 +20,14 @@ export interface DeadLetterAdmin {
  * only its own process's commits and would pass over a message re-driven from outside.
  */
 export async function openDeadLetterAdmin(config: AppConfig): Promise<DeadLetterAdmin> {
+  if (config.store.kind === 'postgres' && config.bus.kind === 'nats') {
+    return openDistributedDeadLetterAdmin(config, config.store.url, config.bus.url);
+  }
   if (config.store.kind !== 'sqlite') {
     throw new AppError(
       ERROR_CODES.CONFIG_INVALID,
       'validation',
-      'distributed mode is not available in this build yet',
+      'ORDERFLOW_STORE=postgres://… needs ORDERFLOW_BUS=nats://…',
     );
   }
   const { file } = config.store;
@@ -54,6 +60,49 @@ export async function openDeadLetterAdmin(config: AppConfig): Promise<DeadLetter
     async close() {
       await transport.close();
       await store.close();
+    },
+  };
+}
+
+/**
+ * Distributed mode: the dead letters live in PostgreSQL and a redrive goes straight to JetStream, so
+ * the CLI may redrive while servers run (every process reads the broker, not its own commits).
+ */
+async function openDistributedDeadLetterAdmin(
+  config: AppConfig,
+  storeUrl: string,
+  busUrl: string,
+): Promise<DeadLetterAdmin> {
+  const deadLetters = createPostgresDeadLetterStore({ url: storeUrl, schema: config.namespace });
+  try {
+    await deadLetters.start();
+  } catch (error) {
+    await deadLetters.close().catch(() => undefined);
+    throw unreachable('PostgreSQL', storeUrl, error);
+  }
+  const transport = createNatsTransport({
+    servers: busUrl,
+    namespace: config.namespace,
+    partitions: config.partitions,
+    name: 'orderflow-cli',
+  });
+  let connected = false;
+  return {
+    list: (options) => deadLetters.list(options),
+    async redrive(id) {
+      if (!connected) {
+        try {
+          await transport.start();
+        } catch (error) {
+          throw unreachable('NATS', busUrl, error);
+        }
+        connected = true;
+      }
+      return redriveDeadLetter(id, { deadLetters, transport });
+    },
+    async close() {
+      await transport.close();
+      await deadLetters.close();
     },
   };
 }

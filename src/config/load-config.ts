@@ -144,7 +144,6 @@ const MAX_NAMESPACE_LENGTH = 32;
 // Hostnames, IPv4 and IPv6 literals; anything else fails at listen time with a worse message.
 const HOST_PATTERN =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
-const DISTRIBUTED_UNAVAILABLE = 'distributed mode is not available in this build yet';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -169,6 +168,18 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const store = readStore(read('ORDERFLOW_STORE'), dataDir, problems);
   const bus = readBus(read('ORDERFLOW_BUS'), problems);
+  // Two valid pairs: the embedded store with the embedded bus, PostgreSQL with JetStream.
+  if (store !== undefined && bus !== undefined) {
+    if (store.kind === 'postgres' && bus.kind !== 'nats') {
+      problems.push(
+        'ORDERFLOW_STORE=postgres://… needs ORDERFLOW_BUS=nats://… (distributed mode runs on PostgreSQL and NATS JetStream together); set both, or unset ORDERFLOW_STORE for the embedded mode',
+      );
+    } else if (bus.kind === 'nats' && store.kind !== 'postgres') {
+      problems.push(
+        'ORDERFLOW_BUS=nats://… needs ORDERFLOW_STORE=postgres://… (distributed mode runs on PostgreSQL and NATS JetStream together); set both, or unset ORDERFLOW_BUS for the embedded mode',
+      );
+    }
+  }
 
   const adminKey = read('ORDERFLOW_ADMIN_KEY');
   if (adminKey !== undefined && (adminKey.length < MIN_ADMIN_KEY_LENGTH || /\s/.test(adminKey))) {
@@ -420,9 +431,6 @@ function readStore(text: string | undefined, dataDir: string, problems: string[]
       problems.push('ORDERFLOW_STORE: is not a valid postgres:// URL');
       return undefined;
     }
-    problems.push(
-      `ORDERFLOW_STORE=postgres://…: ${DISTRIBUTED_UNAVAILABLE}; unset it for the embedded store`,
-    );
     return { kind: 'postgres', url: text };
   }
   problems.push(
@@ -438,7 +446,6 @@ function readBus(text: string | undefined, problems: string[]): BusConfig | unde
       problems.push('ORDERFLOW_BUS: is not a valid nats:// URL');
       return undefined;
     }
-    problems.push(`ORDERFLOW_BUS=nats://…: ${DISTRIBUTED_UNAVAILABLE}; unset it for the embedded bus`);
     return { kind: 'nats', url: text };
   }
   problems.push(`ORDERFLOW_BUS=${JSON.stringify(text)}: must be "embedded" or a nats:// URL`);

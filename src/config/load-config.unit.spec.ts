@@ -197,16 +197,32 @@ describe('loadConfig', () => {
     expect(problems).toEqual(['ORDERFLOW_SMTP_URL: must be an absolute smtp:// or smtps:// URL']);
   });
 
-  it('accepts distributed URLs syntactically but reports that distributed mode is not available yet', () => {
-    const problems = problemsOf({
+  it('accepts the distributed pair: a postgres:// store with a nats:// bus', () => {
+    const config = loadConfig({
       ORDERFLOW_STORE: 'postgres://orderflow:secret@127.0.0.1:5432/orderflow',
       ORDERFLOW_BUS: 'nats://127.0.0.1:4222',
     });
-    expect(problems).toHaveLength(2);
-    expect(problems[0]).toMatch(/^ORDERFLOW_STORE=.*distributed mode is not available in this build yet/);
-    expect(problems[1]).toMatch(/^ORDERFLOW_BUS=.*distributed mode is not available in this build yet/);
-    // The password does not end up in logs or terminals.
-    expect(problems.join('\n')).not.toContain('secret');
+    expect(config.store).toEqual({
+      kind: 'postgres',
+      url: 'postgres://orderflow:secret@127.0.0.1:5432/orderflow',
+    });
+    expect(config.bus).toEqual({ kind: 'nats', url: 'nats://127.0.0.1:4222' });
+    expect(
+      loadConfig({ ORDERFLOW_STORE: 'postgresql://127.0.0.1/x', ORDERFLOW_BUS: 'nats://h:1' }).store.kind,
+    ).toBe('postgres');
+  });
+
+  it('refuses a mixed pair (PostgreSQL with the embedded bus, or NATS with SQLite), never echoing the password', () => {
+    const mixed = problemsOf({ ORDERFLOW_STORE: 'postgres://orderflow:secret@127.0.0.1:5432/orderflow' });
+    expect(mixed).toHaveLength(1);
+    expect(mixed[0]).toMatch(/^ORDERFLOW_STORE=postgres:\/\/… needs ORDERFLOW_BUS=nats:\/\/…/);
+    expect(mixed.join('\n')).not.toContain('secret');
+    const other = problemsOf({ ORDERFLOW_BUS: 'nats://127.0.0.1:4222' });
+    expect(other).toHaveLength(1);
+    expect(other[0]).toMatch(/^ORDERFLOW_BUS=nats:\/\/… needs ORDERFLOW_STORE=postgres:\/\/…/);
+    expect(
+      problemsOf({ ORDERFLOW_STORE: 'sqlite:/tmp/x.db', ORDERFLOW_BUS: 'nats://127.0.0.1:4222' }),
+    ).toHaveLength(1);
   });
 
   it('reports every problem at once, each on its own line of the message', () => {

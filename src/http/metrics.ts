@@ -89,3 +89,27 @@ export function registerStoreMetrics(
     },
   });
 }
+
+/** The outbox relay of the distributed mode: publishing rounds and the messages they carried to the broker. */
+export function registerRelayMetrics(
+  metrics: AppMetrics,
+  stats: () => { rounds: number; messages: number },
+): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'orderflow_outbox_relay_rounds_total',
+    help: 'Batches the outbox relay has published since start',
+    registers,
+    collect() {
+      this.set(stats().rounds);
+    },
+  });
+  new Gauge({
+    name: 'orderflow_outbox_relayed_messages_total',
+    help: 'Outbox messages the relay has published to the broker since start',
+    registers,
+    collect() {
+      this.set(stats().messages);
+    },
+  });
+}

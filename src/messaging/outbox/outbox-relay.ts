@@ -1,0 +1,170 @@
+import { ensureError } from '../../shared/errors.ts';
+import type { Transport } from '../transport.ts';
+import type { OutboxRecord, OutboxStore } from './outbox-store.ts';
+
+/**
+ * The outbox relay: hands committed outbox rows to the broker, in seq order, at least once.
+ *
+ * Loop: (lead) → fetch a batch of unpublished rows → `transport.publish` (redrives: `redeliver` to
+ * their one group) → mark them published → again until the outbox is empty → wait for `onAvailable`
+ * or the safety poll. A crash between publish and mark publishes the batch again on the next start:
+ * the broker drops ids it saw within its dedupe window and consumers dedupe by their inbox anyway.
+ *
+ * Only one relay publishes at a time (per-key order across processes): when the store offers
+ * `tryLead`, a relay that does not hold the lead stays on standby and asks again every
+ * `standbyRetryMs`.
+ */
+export interface OutboxRelay {
+  start(): Promise<void>;
+  /** Stops after the batch in hand (published and marked, or left for the next leader). */
+  stop(): Promise<void>;
+  /** Whether this relay currently holds the lead (always true for stores without leadership). */
+  readonly leading: boolean;
+}
+
+export interface OutboxRelayOptions {
+  outbox: OutboxStore;
+  transport: Transport;
+  /** Rows per fetch / publish / mark round. @default 500 */
+  batchSize?: number;
+  /** Safety poll when no notification arrives. @default 1000 */
+  pollIntervalMs?: number;
+  /** How often a standby relay asks for the lead. @default 3000 */
+  standbyRetryMs?: number;
+  /** Pause after a failed round (broker or database down) before trying again. @default 1000 */
+  retryDelayMs?: number;
+  onError?: (error: Error) => void;
+  /** Hears every published batch (tests, metrics). */
+  onPublished?: (records: readonly OutboxRecord[]) => void;
+}
+
+export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { outbox, transport } = options;
+  const batchSize = options.batchSize ?? 500;
+  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const standbyRetryMs = options.standbyRetryMs ?? 3_000;
+  const retryDelayMs = options.retryDelayMs ?? 1_000;
+  let running = false;
+  let leading = false;
+  let loop: Promise<void> | undefined;
+  let unsubscribe: (() => void) | undefined;
+  // A wake-up that arrived while the loop was busy is kept, so the loop reads again at once.
+  let pendingWake = false;
+  let wake: (() => void) | undefined;
+  // Ends a standby wait (stop only).
+  let interrupt: (() => void) | undefined;
+
+  function signal(): void {
+    pendingWake = true;
+    wake?.();
+  }
+
+  function pause(ms: number): Promise<void> {
+    if (pendingWake || !running) {
+      pendingWake = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wake = undefined;
+        pendingWake = false;
+        resolve();
+      }
+      wake = done;
+    });
+  }
+
+  async function publish(records: readonly OutboxRecord[]): Promise<void> {
+    // Consecutive broadcast rows go in one publish; a redrive row goes to its group alone, in place.
+    let run: OutboxRecord[] = [];
+    const flush = async (): Promise<void> => {
+      if (run.length === 0) return;
+      await transport.publish(run.map((r) => r.message));
+      run = [];
+    };
+    for (const record of records) {
+      if (record.targetGroup === null) {
+        run.push(record);
+      } else {
+        await flush();
+        await transport.redeliver(record.targetGroup, record.message);
+      }
+    }
+    await flush();
+  }
+
+  async function runLoop(): Promise<void> {
+    while (running) {
+      try {
+        if (outbox.tryLead !== undefined) {
+          leading = await outbox.tryLead();
+          if (!leading) {
+            // Standby: another process publishes. Notifications are not a reason to ask again.
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(done, standbyRetryMs);
+              function done(): void {
+                clearTimeout(timer);
+                interrupt = undefined;
+                resolve();
+              }
+              interrupt = done;
+            });
+            continue;
+          }
+        } else {
+          leading = true;
+        }
+        pendingWake = false;
+        const records = await outbox.fetchUnpublished(batchSize);
+        if (records.length === 0) {
+          await pause(pollIntervalMs);
+          continue;
+        }
+        await publish(records);
+        await outbox.markPublished(records.map((r) => r.seq));
+        options.onPublished?.(records);
+        // A full batch: there is probably more; a partial one: read again only when woken.
+        if (records.length < batchSize) await pause(pollIntervalMs);
+      } catch (error) {
+        if (!running) return;
+        leading = false;
+        options.onError?.(ensureError(error));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, retryDelayMs);
+          function done(): void {
+            clearTimeout(timer);
+            interrupt = undefined;
+            resolve();
+          }
+          interrupt = done;
+        });
+      }
+    }
+  }
+
+  return {
+    get leading() {
+      return leading;
+    },
+    async start() {
+      if (running) return;
+      running = true;
+      pendingWake = true;
+      unsubscribe = outbox.onAvailable(signal);
+      loop = runLoop();
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      unsubscribe?.();
+      wake?.();
+      interrupt?.();
+      await loop;
+      loop = undefined;
+      leading = false;
+      await outbox.resign?.().catch((error: unknown) => options.onError?.(ensureError(error)));
+    },
+  };
+}

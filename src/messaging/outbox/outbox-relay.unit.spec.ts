@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { createEnvelope, type Envelope } from '../message.ts';
+import type { Transport } from '../transport.ts';
+import { createOutboxRelay } from './outbox-relay.ts';
+import type { OutboxRecord, OutboxStore } from './outbox-store.ts';
+
+function message(n: number): Envelope {
+  return createEnvelope(
+    { type: 'orders.Test', data: { n }, correlationId: `order-${n % 3}` },
+    { source: 'orderflow/test' },
+  );
+}
+
+/** An in-memory outbox with a lead that tests hand around. */
+function memoryOutbox(options: { lead?: () => boolean } = {}) {
+  const rows: (OutboxRecord & { published: boolean })[] = [];
+  const listeners = new Set<() => void>();
+  let failMarks = 0;
+  const outbox: OutboxStore = {
+    async fetchUnpublished(limit) {
+      return rows
+        .filter((r) => !r.published)
+        .slice(0, limit)
+        .map(({ seq, message, targetGroup }) => ({ seq, message, targetGroup }));
+    },
+    async markPublished(seqs) {
+      if (failMarks > 0) {
+        failMarks -= 1;
+        throw new Error('database went away');
+      }
+      for (const row of rows) if (seqs.includes(row.seq)) row.published = true;
+    },
+    onAvailable(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    ...(options.lead !== undefined ? { tryLead: async () => options.lead!() } : {}),
+  };
+  return {
+    outbox,
+    insert(messages: Envelope[], targetGroup: string | null = null) {
+      for (const m of messages)
+        rows.push({ seq: rows.length + 1, message: m, targetGroup, published: false });
+      for (const listener of listeners) listener();
+    },
+    failNextMarks(n: number) {
+      failMarks = n;
+    },
+    unpublished: () => rows.filter((r) => !r.published).length,
+  };
+}
+
+function recordingTransport() {
+  const published: { group?: string; id: string }[] = [];
+  const transport: Transport = {
+    partitions: 1,
+    async start() {},
+    async publish(messages) {
+      for (const m of messages) published.push({ id: m.id });
+    },
+    async redeliver(group, m) {
+      published.push({ group, id: m.id });
+    },
+    async subscribe() {
+      throw new Error('not used');
+    },
+    async close() {},
+  };
+  return { transport, published };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('outbox relay', () => {
+  it('publishes in seq order, in batches, marks them, and wakes on onAvailable (not on the poll)', async () => {
+    const box = memoryOutbox();
+    const { transport, published } = recordingTransport();
+    const relay = createOutboxRelay({ outbox: box.outbox, transport, batchSize: 3, pollIntervalMs: 60_000 });
+    const first = [1, 2, 3, 4, 5, 6, 7].map(message);
+    box.insert(first);
+    await relay.start();
+    await until(() => box.unpublished() === 0, 'the first rows');
+    expect(published.map((p) => p.id)).toEqual(first.map((m) => m.id));
+    // Woken by a notification long before the 60 s poll.
+    const later = [8, 9].map(message);
+    box.insert(later);
+    await until(() => box.unpublished() === 0, 'the later rows');
+    expect(published.map((p) => p.id)).toEqual([...first, ...later].map((m) => m.id));
+    await relay.stop();
+  });
+
+  it('sends a redrive row to its one group, in its place', async () => {
+    const box = memoryOutbox();
+    const { transport, published } = recordingTransport();
+    const relay = createOutboxRelay({ outbox: box.outbox, transport, pollIntervalMs: 60_000 });
+    const [a, b, c] = [1, 2, 3].map(message);
+    box.insert([a!]);
+    box.insert([b!], 'inventory');
+    box.insert([c!]);
+    await relay.start();
+    await until(() => box.unpublished() === 0, 'every row');
+    expect(published).toEqual([{ id: a!.id }, { group: 'inventory', id: b!.id }, { id: c!.id }]);
+    await relay.stop();
+  });
+
+  it('publishes again what it could not mark (at least once), after reporting the error', async () => {
+    const box = memoryOutbox();
+    const { transport, published } = recordingTransport();
+    const errors: Error[] = [];
+    const relay = createOutboxRelay({
+      outbox: box.outbox,
+      transport,
+      pollIntervalMs: 60_000,
+      retryDelayMs: 10,
+      onError: (error) => errors.push(error),
+    });
+    const m = message(1);
+    box.failNextMarks(1);
+    box.insert([m]);
+    await relay.start();
+    await until(() => box.unpublished() === 0, 'the row to be marked');
+    expect(published.map((p) => p.id)).toEqual([m.id, m.id]);
+    expect(errors.map((e) => e.message)).toEqual(['database went away']);
+    await relay.stop();
+  });
+
+  it('stays on standby while another process leads, and takes over when the lead is free', async () => {
+    let free = false;
+    const box = memoryOutbox({ lead: () => free });
+    const { transport, published } = recordingTransport();
+    const relay = createOutboxRelay({
+      outbox: box.outbox,
+      transport,
+      pollIntervalMs: 60_000,
+      standbyRetryMs: 20,
+    });
+    box.insert([message(1)]);
+    await relay.start();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(published).toHaveLength(0);
+    expect(relay.leading).toBe(false);
+    free = true;
+    await until(() => box.unpublished() === 0, 'the standby to take over');
+    expect(relay.leading).toBe(true);
+    await relay.stop();
+  });
+
+  it('stops promptly, even on standby or between polls', async () => {
+    const box = memoryOutbox({ lead: () => false });
+    const relay = createOutboxRelay({
+      outbox: box.outbox,
+      transport: recordingTransport().transport,
+      standbyRetryMs: 60_000,
+    });
+    await relay.start();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = Date.now();
+    await relay.stop();
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+});
