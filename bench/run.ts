@@ -5,7 +5,7 @@
  * has an outcome, then checks the store itself for oversell, lost orders and duplicated effects.
  *
  *   npm run bench -- [--orders 5000] [--concurrency 64] [--rate 500] [--hot-stock 300]
- *                    [--carrier-delay-ms 5000] [--timeout-s 120] [--keep]
+ *                    [--carrier-delay-ms 5000] [--timeout-s 120] [--keep] [--mode embedded|distributed]
  *
  * Closed loop by default (each of `concurrency` clients places its next order when the last one was
  * accepted: maximum throughput); `--rate N` runs an open loop at N orders/s instead (latency at a
@@ -19,6 +19,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { removeNamespace } from '../test/support/distributed.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -37,8 +39,19 @@ const { values: args } = parseArgs({
     'carrier-delay-ms': { type: 'string', default: '5000' },
     'timeout-s': { type: 'string', default: '120' },
     keep: { type: 'boolean', default: false },
+    mode: { type: 'string', default: 'embedded' },
   },
 });
+
+if (args.mode !== 'embedded' && args.mode !== 'distributed') {
+  console.error(`bench: --mode must be embedded or distributed, got ${String(args.mode)}`);
+  process.exit(2);
+}
+const MODE = args.mode;
+/** Distributed mode: a namespace of its own on the local PostgreSQL and NATS, removed afterwards. */
+const NAMESPACE = `bench_${Date.now().toString(36)}`;
+const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
 const ORDERS = positiveInt('orders');
 const CONCURRENCY = positiveInt('concurrency');
@@ -126,6 +139,9 @@ async function startOrderflow(dataDir: string, port: number): Promise<ChildProce
       ORDERFLOW_ADMIN_KEY: ADMIN_KEY,
       ORDERFLOW_LOG_LEVEL: 'warn',
       ORDERFLOW_CARRIER_DELAY_MS: String(args['carrier-delay-ms']),
+      ...(MODE === 'distributed'
+        ? { ORDERFLOW_STORE: POSTGRES_URL, ORDERFLOW_BUS: NATS_URL, ORDERFLOW_NAMESPACE: NAMESPACE }
+        : {}),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -290,20 +306,17 @@ async function main(): Promise<void> {
     const acceptDone = performance.now();
 
     // Wait until every accepted order has an outcome (confirmed or terminal), bounded in time.
-    const dbFile = path.join(dataDir, 'orderflow.db');
-    const reader = new Database(dbFile, { readonly: true, fileMustExist: true });
-    const outcomes = reader.prepare(
-      `SELECT c.correlation_id AS orderId, MIN(e.time) AS time FROM events e JOIN correlations c ON c.correlation_no = e.correlation_no
-       WHERE e.type IN (${OUTCOME_TYPES.map(() => '?').join(',')}) GROUP BY e.correlation_no`,
-    );
+    const reader =
+      MODE === 'distributed'
+        ? await openPostgresReader(NAMESPACE)
+        : openSqliteReader(path.join(dataDir, 'orderflow.db'));
     const deadline = Date.now() + TIMEOUT_MS;
-    let outcomeRows: { orderId: string; time: string }[] = [];
+    let outcomeRows: { orderId: string; time: number }[] = [];
     for (;;) {
-      outcomeRows = outcomes.all(...OUTCOME_TYPES) as { orderId: string; time: string }[];
+      outcomeRows = await reader.outcomes();
       if (outcomeRows.length >= accepted.size || Date.now() > deadline) break;
       await sleep(200);
     }
-    reader.close();
     const completedAt = performance.now();
 
     // Group-commit efficiency, from the server's own metrics.
@@ -319,7 +332,8 @@ async function main(): Promise<void> {
     const exitCode = await exited;
     child = undefined;
     if (exitCode !== 0) console.error(`bench: orderflow exited with ${String(exitCode)}`);
-    const report = verify(dbFile, accepted, hotStock);
+    const report = verify(await reader.events(), accepted, hotStock);
+    await reader.close();
 
     const placedTimes = report.placedTimes;
     const endToEnd: number[] = [];
@@ -327,7 +341,7 @@ async function main(): Promise<void> {
     let lastOutcome = 0;
     for (const row of outcomeRows) {
       const placed = placedTimes.get(row.orderId);
-      const outcome = Date.parse(row.time);
+      const outcome = row.time;
       if (placed === undefined) continue;
       endToEnd.push(outcome - placed);
       firstPlaced = Math.min(firstPlaced, placed);
@@ -343,7 +357,7 @@ async function main(): Promise<void> {
     );
     const result = {
       scenario: 'flash-sale',
-      mode: 'embedded',
+      mode: MODE,
       shape: RATE === undefined ? `closed-loop, concurrency ${CONCURRENCY}` : `open-loop at ${RATE} orders/s`,
       orders: accepted.size,
       durationS: Math.round(((completedAt - started) / 1000) * 100) / 100,
@@ -363,7 +377,13 @@ async function main(): Promise<void> {
   } finally {
     if (child !== undefined) child.kill('SIGKILL');
     agent.destroy();
-    if (!args.keep) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!args.keep) {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (MODE === 'distributed')
+        await removeNamespace(NAMESPACE).catch((error: unknown) =>
+          console.error(`bench: cleanup: ${String(error)}`),
+        );
+    }
   }
 }
 
@@ -376,80 +396,165 @@ interface Verification {
   placedTimes: Map<string, number>;
 }
 
-/** Reads the SQLite file after the run: outcomes, oversell, lost orders, duplicated facts. */
-function verify(dbFile: string, accepted: Map<string, number>, hotStock: Map<string, number>): Verification {
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-  try {
-    const placedTimes = new Map<string, number>();
-    const placedRows = db
-      .prepare("SELECT stream_id AS streamId, time FROM events WHERE type = 'OrderPlaced'")
-      .all() as { streamId: string; time: string }[];
-    for (const row of placedRows) placedTimes.set(row.streamId.replace(/^order-/, ''), Date.parse(row.time));
+/** An event as the checks need it, in global order. */
+interface EventRow {
+  type: string;
+  streamId: string;
+  correlationId: string | null;
+  data: Record<string, unknown>;
+  time: number;
+}
 
-    // The last lifecycle event of each order gives its status.
-    const statusOf: Record<string, string> = {
-      OrderPlaced: 'pending',
-      OrderConfirmed: 'confirmed',
-      OrderRejected: 'rejected',
-      OrderCancelled: 'cancelled',
-      OrderDelivered: 'delivered',
-    };
-    const lastLifecycle = db
-      .prepare(
-        `SELECT stream_id AS streamId, type, data FROM events WHERE position IN (
-           SELECT MAX(position) FROM events WHERE stream_id LIKE 'order-%' AND type IN ('OrderPlaced','OrderConfirmed','OrderRejected','OrderCancelled','OrderDelivered') GROUP BY stream_id)`,
-      )
-      .all() as { streamId: string; type: string; data: string }[];
-    const byStatus: Record<string, number> = {};
-    const statuses = new Map<string, string>();
-    for (const row of lastLifecycle) {
-      let status = statusOf[row.type] ?? row.type;
-      if (row.type === 'OrderRejected' || row.type === 'OrderCancelled') {
-        status = `${status}:${(JSON.parse(row.data) as { reason: string }).reason}`;
-      }
-      statuses.set(row.streamId.replace(/^order-/, ''), status);
-      byStatus[status] = (byStatus[status] ?? 0) + 1;
-    }
+/** Reads the store after (and during) the run: the checks run on what was stored, not on answers. */
+interface StoreReader {
+  /** Orders with an outcome (confirmed, rejected, cancelled) and when it was first recorded. */
+  outcomes(): Promise<{ orderId: string; time: number }[]>;
+  events(): Promise<EventRow[]>;
+  close(): Promise<void>;
+}
 
-    let lost = 0;
-    for (const orderId of accepted.keys()) {
-      const status = statuses.get(orderId);
-      if (status === undefined || status === 'pending') lost++;
-    }
-
-    // One business fact is one event: count any fact recorded twice.
-    const duplicateEffects = (
-      db
+function openSqliteReader(file: string): StoreReader {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const outcomes = db.prepare(
+    `SELECT c.correlation_id AS orderId, MIN(e.time) AS time FROM events e JOIN correlations c ON c.correlation_no = e.correlation_no
+     WHERE e.type IN (${OUTCOME_TYPES.map(() => '?').join(',')}) GROUP BY e.correlation_no`,
+  );
+  return {
+    async outcomes() {
+      return (outcomes.all(...OUTCOME_TYPES) as { orderId: string; time: string }[]).map((row) => ({
+        orderId: row.orderId,
+        time: Date.parse(row.time),
+      }));
+    },
+    async events() {
+      const rows = db
         .prepare(
-          `SELECT COALESCE(SUM(n - 1), 0) AS extra FROM (
-             SELECT COUNT(*) AS n FROM events
-             WHERE type IN ('OrderPlaced','OrderConfirmed','OrderRejected','OrderCancelled','OrderDelivered','StockReserved','StockReleased','StockCommitted','PaymentAuthorized','PaymentCaptured','PaymentVoided','ShipmentAllocated','ShipmentDispatched','ShipmentDelivered','CustomerNotified','VendorNotified')
-             GROUP BY correlation_no, type, COALESCE(json_extract(data, '$.reservationId'), json_extract(data, '$.shipmentId'), json_extract(data, '$.notificationId'), json_extract(data, '$.vendorId'), ''))`,
+          `SELECT e.type, e.stream_id AS streamId, c.correlation_id AS correlationId, e.data, e.time
+           FROM events e LEFT JOIN correlations c ON c.correlation_no = e.correlation_no ORDER BY e.position`,
         )
-        .get() as { extra: number }
-    ).extra;
+        .all() as {
+        type: string;
+        streamId: string;
+        correlationId: string | null;
+        data: string;
+        time: string;
+      }[];
+      return rows.map((row) => ({
+        ...row,
+        data: JSON.parse(row.data) as Record<string, unknown>,
+        time: Date.parse(row.time),
+      }));
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
 
-    // No oversell: units of a hot SKU held or sold never exceed its stock.
-    let oversold = 0;
-    for (const [sku, stock] of hotStock) {
-      const row = db
-        .prepare(
-          `SELECT COALESCE(SUM(json_extract(data, '$.quantity')), 0) AS units FROM events
-           WHERE stream_id = ? AND type = 'StockReserved'`,
-        )
-        .get(`stock-${sku}`) as { units: number };
-      const released = db
-        .prepare(
-          `SELECT COALESCE(SUM(json_extract(data, '$.quantity')), 0) AS units FROM events
-           WHERE stream_id = ? AND type = 'StockReleased'`,
-        )
-        .get(`stock-${sku}`) as { units: number };
-      oversold += Math.max(0, row.units - released.units - stock);
+async function openPostgresReader(namespace: string): Promise<StoreReader> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  const table = `"${namespace}".events`;
+  return {
+    async outcomes() {
+      const result = await client.query<{ orderId: string; time: Date }>(
+        `SELECT correlation_id AS "orderId", MIN(time) AS time FROM ${table} WHERE type = ANY($1) GROUP BY correlation_id`,
+        [OUTCOME_TYPES],
+      );
+      return result.rows.map((row) => ({ orderId: row.orderId, time: row.time.getTime() }));
+    },
+    async events() {
+      const result = await client.query<{
+        type: string;
+        streamId: string;
+        correlationId: string | null;
+        data: Record<string, unknown>;
+        time: Date;
+      }>(
+        `SELECT type, stream_id AS "streamId", correlation_id AS "correlationId", data, time FROM ${table} ORDER BY position`,
+      );
+      return result.rows.map((row) => ({ ...row, time: row.time.getTime() }));
+    },
+    async close() {
+      await client.end();
+    },
+  };
+}
+
+const LIFECYCLE: Record<string, string> = {
+  OrderPlaced: 'pending',
+  OrderConfirmed: 'confirmed',
+  OrderRejected: 'rejected',
+  OrderCancelled: 'cancelled',
+  OrderDelivered: 'delivered',
+};
+
+/** Facts that must be recorded once, and the field that tells two of them apart within an order. */
+const ONCE = new Set([
+  'OrderPlaced',
+  'OrderConfirmed',
+  'OrderRejected',
+  'OrderCancelled',
+  'OrderDelivered',
+  'StockReserved',
+  'StockReleased',
+  'StockCommitted',
+  'PaymentAuthorized',
+  'PaymentCaptured',
+  'PaymentVoided',
+  'ShipmentAllocated',
+  'ShipmentDispatched',
+  'ShipmentDelivered',
+  'CustomerNotified',
+  'VendorNotified',
+]);
+const DISTINGUISHING = ['reservationId', 'shipmentId', 'notificationId', 'vendorId'];
+
+/** Outcomes, oversell, lost orders and duplicated facts, from the stored events. */
+function verify(
+  events: EventRow[],
+  accepted: Map<string, number>,
+  hotStock: Map<string, number>,
+): Verification {
+  const placedTimes = new Map<string, number>();
+  const statuses = new Map<string, string>();
+  const facts = new Map<string, number>();
+  const held = new Map<string, number>();
+  for (const event of events) {
+    if (event.streamId.startsWith('order-') && event.type in LIFECYCLE) {
+      const orderId = event.streamId.slice('order-'.length);
+      if (event.type === 'OrderPlaced') placedTimes.set(orderId, event.time);
+      const reason = event.data.reason;
+      statuses.set(
+        orderId,
+        typeof reason === 'string' ? `${LIFECYCLE[event.type]}:${reason}` : LIFECYCLE[event.type]!,
+      );
     }
-    return { byStatus, oversold, lost, duplicateEffects, placedTimes };
-  } finally {
-    db.close();
+    if (ONCE.has(event.type)) {
+      const distinct =
+        DISTINGUISHING.map((field) => event.data[field]).find((value) => value !== undefined) ?? '';
+      const key = `${event.correlationId ?? event.streamId}|${event.type}|${JSON.stringify(distinct)}`;
+      facts.set(key, (facts.get(key) ?? 0) + 1);
+    }
+    // Units of a hot SKU held by reservations (released ones given back).
+    const sku = event.streamId.startsWith('stock-') ? event.streamId.slice('stock-'.length) : undefined;
+    if (sku !== undefined && hotStock.has(sku) && typeof event.data.quantity === 'number') {
+      if (event.type === 'StockReserved') held.set(sku, (held.get(sku) ?? 0) + event.data.quantity);
+      if (event.type === 'StockReleased') held.set(sku, (held.get(sku) ?? 0) - event.data.quantity);
+    }
   }
+  const byStatus: Record<string, number> = {};
+  for (const status of statuses.values()) byStatus[status] = (byStatus[status] ?? 0) + 1;
+  let lost = 0;
+  for (const orderId of accepted.keys()) {
+    const status = statuses.get(orderId);
+    if (status === undefined || status === 'pending') lost++;
+  }
+  let duplicateEffects = 0;
+  for (const count of facts.values()) duplicateEffects += count - 1;
+  let oversold = 0;
+  for (const [sku, stock] of hotStock) oversold += Math.max(0, (held.get(sku) ?? 0) - stock);
+  return { byStatus, oversold, lost, duplicateEffects, placedTimes };
 }
 
 await main();

@@ -53,8 +53,11 @@ export interface NatsTransportOptions {
    */
   maxInFlight?: number;
   /**
-   * How long the server waits for an ack before it delivers a message again (`ack_wait`).
-   * @default 30000
+   * How long the server waits for an ack before it delivers a message again (`ack_wait`). It bounds
+   * how long a message held by a crashed or stopped process waits before another gets it, so it is
+   * short; handlers must finish within it (the gateway and webhook timeouts are below it), else their
+   * message is delivered again and the inbox absorbs the second run.
+   * @default 10000
    */
   ackWaitMs?: number;
   /**
@@ -89,7 +92,7 @@ export interface ResolvedNatsTransportOptions {
 
 const DEFAULT_PARTITIONS = 16;
 const DEFAULT_MAX_IN_FLIGHT = 256;
-const DEFAULT_ACK_WAIT_MS = 30_000;
+const DEFAULT_ACK_WAIT_MS = 10_000;
 const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 /** Names used in subjects and consumer names: one subject token, no `.`, `*`, `>` or spaces. */
 const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
