@@ -370,8 +370,8 @@ async function main(): Promise<void> {
       lost: report.lost,
       duplicateEffects: report.duplicateEffects,
       failedRequests: failures,
-      storeCommits: commits,
-      writesPerCommit,
+      // Group-commit figures exist for the embedded store only.
+      ...(MODE === 'embedded' ? { storeCommits: commits, writesPerCommit } : {}),
     };
     console.log(JSON.stringify(result));
   } finally {
