@@ -150,6 +150,11 @@ export interface UnitOfWork {
    * delays). They survive restarts; one already due at commit goes straight to the outbox.
    */
   schedule?: readonly ScheduledMessage[];
+  /**
+   * Ids of scheduled messages to drop if they are not due yet (a step finished before its timeout):
+   * a timer that no longer matters never fires. Unknown or already released ids are ignored.
+   */
+  cancelScheduled?: readonly string[];
 }
 
 /** What live listeners learn of a committed event. */

@@ -151,12 +151,17 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const appends: StreamAppend[] = [];
       const messages: Envelope[] = [];
       const schedule: ScheduledMessage[] = [];
-      await handler(message, createContext(message, deliveryCount, appends, messages, schedule));
+      const cancelScheduled: string[] = [];
+      await handler(
+        message,
+        createContext(message, deliveryCount, appends, messages, schedule, cancelScheduled),
+      );
       await store.commit({
         appends,
         messages,
         inbox: { consumer: name, messageId: message.id },
         ...(schedule.length > 0 ? { schedule } : {}),
+        ...(cancelScheduled.length > 0 ? { cancelScheduled } : {}),
       });
       delivery.ack();
       notify(() => observer?.handled?.(name, message.type, performance.now() - started));
@@ -212,6 +217,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     appends: StreamAppend[],
     messages: Envelope[],
     schedule: ScheduledMessage[],
+    cancelScheduled: string[],
   ): HandlerContext {
     const causal = {
       correlationId: message.correlationid,
@@ -243,6 +249,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         const envelope = createEnvelope(newMessage, envelopeOptions, message);
         catalog.validate(envelope.type, envelope.data);
         schedule.push({ message: envelope, dueAt: clock().getTime() + Math.max(0, delayMs) });
+      },
+      cancelScheduled(messageId) {
+        cancelScheduled.push(messageId);
       },
       now: clock,
     };

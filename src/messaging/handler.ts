@@ -25,6 +25,8 @@ export interface HandlerContext {
    * survives restarts and is committed with the handler's other effects.
    */
   schedule<T>(message: NewMessage<T>, delayMs: number): void;
+  /** Drops a scheduled message (by the id it was scheduled with) if it is not due yet. */
+  cancelScheduled(messageId: string): void;
   /** The consumer's clock. */
   now(): Date;
 }

@@ -212,6 +212,12 @@ describe('crash recovery of running sagas', () => {
              AND json_extract(e.data, '$.reservationId') = json_extract(r.data, '$.reservationId'))`,
       );
       expect(held).toBe(0);
+
+      // Finished sagas leave no timers behind: each step's timeout was cancelled when the step ended.
+      const sagaTimers = count(
+        `SELECT COUNT(*) AS n FROM scheduled_messages WHERE json_extract(envelope, '$.type') = 'saga.SagaTimerFired'`,
+      );
+      expect(sagaTimers).toBe(0);
     } finally {
       db.close();
       ledger.close();

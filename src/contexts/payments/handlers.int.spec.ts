@@ -560,6 +560,7 @@ function droppedContext(message: Envelope, system: System, lost: unknown[]): Han
     append: (_stream, events) => lost.push(...events),
     send: (reply) => lost.push(reply),
     schedule: (reply) => lost.push(reply),
+    cancelScheduled: (id) => lost.push(id),
     now: () => new Date(),
   };
 }

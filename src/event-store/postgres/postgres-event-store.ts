@@ -452,11 +452,21 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
           [messages.map((m) => m.id), messages.map((m) => m.type), messages.map((m) => JSON.stringify(m))],
         );
       }
+      const cancelled = unit.cancelScheduled;
+      if (cancelled !== undefined && cancelled.length > 0) {
+        await client.query(`DELETE FROM ${s}.scheduled_messages WHERE message_id = ANY($1::text[])`, [
+          cancelled,
+        ]);
+      }
       if (later.length > 0) {
         await client.query(
-          `INSERT INTO ${s}.scheduled_messages (due_at, envelope)
-           SELECT m.due_at, m.envelope::jsonb FROM unnest($1::bigint[], $2::text[]) AS m(due_at, envelope)`,
-          [later.map((m) => m.dueAt), later.map((m) => JSON.stringify(m.message))],
+          `INSERT INTO ${s}.scheduled_messages (due_at, envelope, message_id)
+           SELECT m.due_at, m.envelope::jsonb, m.id FROM unnest($1::bigint[], $2::text[], $3::text[]) AS m(due_at, envelope, id)`,
+          [
+            later.map((m) => m.dueAt),
+            later.map((m) => JSON.stringify(m.message)),
+            later.map((m) => m.message.id),
+          ],
         );
         await client.query('SELECT pg_notify($1, $2)', [
           channels.scheduled,

@@ -57,9 +57,19 @@ CREATE TABLE IF NOT EXISTS ${s}.outbox (
 CREATE TABLE IF NOT EXISTS ${s}.scheduled_messages (
   seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   due_at bigint NOT NULL,
-  envelope jsonb NOT NULL
+  envelope jsonb NOT NULL,
+  message_id text
 );
 CREATE INDEX IF NOT EXISTS scheduled_messages_due ON ${s}.scheduled_messages (due_at, seq);
+-- Cancellable timers (message_id). Schemas made before the column get it once: ALTER TABLE takes an
+-- exclusive lock even when the column exists, which deadlocks with running stores, so look first.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = ${literal(schema)}
+                 AND table_name = 'scheduled_messages' AND column_name = 'message_id') THEN
+    ALTER TABLE ${s}.scheduled_messages ADD COLUMN message_id text;
+  END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS scheduled_messages_by_id ON ${s}.scheduled_messages (message_id);
 `;
 }
 
@@ -68,4 +78,9 @@ export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
 
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A string literal for SQL text (schema names are already restricted to SCHEMA_NAME). */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
 }

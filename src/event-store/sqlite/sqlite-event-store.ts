@@ -361,6 +361,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
     if (messages !== undefined && messages.length > 0) outbox.insert(context, messages);
     const checkpoint = unit.checkpoint;
     if (checkpoint !== undefined) upsertCheckpoint.run(checkpoint.subscriptionId, checkpoint.position, time);
+    const cancelled = unit.cancelScheduled;
+    if (cancelled !== undefined && cancelled.length > 0) scheduledMessages.cancel(cancelled);
     const schedule = unit.schedule;
     if (schedule !== undefined && schedule.length > 0) scheduledMessages.insert(context, schedule, nowMs);
     counters.units++;

@@ -10,6 +10,8 @@ import type { SqliteOutbox } from './sqlite-outbox.ts';
  */
 export interface SqliteScheduledMessages {
   insert(context: WriteContext, scheduled: readonly ScheduledMessage[], now: number): void;
+  /** Drops scheduled messages by message id, inside a queued write. */
+  cancel(ids: readonly string[]): void;
   release(now: number, limit: number): Promise<{ released: number; nextDueAt: number | null }>;
   onScheduled(listener: (dueAt: number) => void): () => void;
 }
@@ -29,9 +31,16 @@ export function createSqliteScheduledMessages(
 ): SqliteScheduledMessages {
   const { db } = database;
   database.migrate('0005_scheduled_messages', SCHEMA);
-  const insertRow = db.prepare<[number, string]>(
-    'INSERT INTO scheduled_messages (due_at, envelope) VALUES (?, ?)',
+  // Cancellable timers: the message id, indexed (rows from before this column cannot be cancelled).
+  database.migrate(
+    '0006_scheduled_message_ids',
+    `ALTER TABLE scheduled_messages ADD COLUMN message_id TEXT;
+     CREATE INDEX scheduled_messages_by_id ON scheduled_messages (message_id);`,
   );
+  const insertRow = db.prepare<[number, string, string]>(
+    'INSERT INTO scheduled_messages (due_at, envelope, message_id) VALUES (?, ?, ?)',
+  );
+  const deleteById = db.prepare<[string]>('DELETE FROM scheduled_messages WHERE message_id = ?');
   const selectDue = db.prepare<[number, number], { seq: number; envelope: string }>(
     'SELECT seq, envelope FROM scheduled_messages WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?',
   );
@@ -49,7 +58,7 @@ export function createSqliteScheduledMessages(
         if (dueAt <= now) {
           dueNow.push(message);
         } else {
-          insertRow.run(dueAt, JSON.stringify(message));
+          insertRow.run(dueAt, JSON.stringify(message), message.id);
           earliest = Math.min(earliest, dueAt);
         }
       }
@@ -59,6 +68,9 @@ export function createSqliteScheduledMessages(
           for (const listener of listeners) listener(earliest);
         });
       }
+    },
+    cancel(ids) {
+      for (const id of ids) deleteById.run(id);
     },
     release(now, limit) {
       return database.write((context) => {

@@ -682,6 +682,36 @@ export function describeEventStoreContract(name: string, setup: () => Promise<Ev
         expect(await store.releaseDueMessages(base + 10_000)).toEqual({ released: 1, nextDueAt: null });
       });
 
+      it('drops a cancelled timer so that it never fires, and ignores unknown ids', async () => {
+        const dueAt = Date.now() + 3_600_000;
+        const kept = message(newStreamId());
+        const cancelled = message(newStreamId());
+        await store.commit({
+          schedule: [
+            { message: kept, dueAt },
+            { message: cancelled, dueAt: dueAt + 1 },
+          ],
+        });
+        // Cancelled in a later unit of work, as a saga does when a step finishes before its timeout.
+        await store.commit({
+          appends: [{ streamId: newStreamId(), events: [event('StepDone')] }],
+          cancelScheduled: [cancelled.id, randomUUID()],
+        });
+        expect(await store.releaseDueMessages(dueAt + 10)).toEqual({ released: 1, nextDueAt: null });
+        // A cancellation in a unit that fails cancels nothing.
+        const again = message(newStreamId());
+        const streamId = newStreamId();
+        await store.append(streamId, [event('A')]);
+        await store.commit({ schedule: [{ message: again, dueAt }] });
+        await expect(
+          store.commit({
+            appends: [{ streamId, events: [event('B')], expectedVersion: 'no_stream' }],
+            cancelScheduled: [again.id],
+          }),
+        ).rejects.toBeInstanceOf(ConcurrencyError);
+        expect(await store.releaseDueMessages(dueAt + 10)).toEqual({ released: 1, nextDueAt: null });
+      });
+
       it('schedules nothing when the unit fails or is a duplicate', async () => {
         const streamId = newStreamId();
         await store.append(streamId, [event('A')]);

@@ -83,6 +83,7 @@ export interface SagaEffectSink {
   append(streamId: string, events: readonly NewEvent[], expectedVersion?: ExpectedVersion): void;
   send<T>(message: NewMessage<T>): void;
   schedule<T>(message: NewMessage<T>, delayMs: number): void;
+  cancelScheduled(messageId: string): void;
 }
 
 export const SAGA_GROUP = 'saga';
@@ -197,10 +198,16 @@ export function createSagaRuntime<D>(options: SagaRuntimeOptions<D>): SagaRuntim
         ...(command.partitionKey !== undefined ? { partitionKey: command.partitionKey } : {}),
       });
     }
+    // The saga moved past the point its armed timer waited for: drop that timer instead of letting it
+    // fire later only to be ignored (one per step attempt, so this halves the saga's work).
+    const before = loaded.state?.generation;
+    if (before !== undefined && decision.state !== undefined && decision.state.generation !== before) {
+      sink.cancelScheduled(timerId(streamId, before));
+    }
     for (const timer of decision.timers) {
       sink.schedule(
         {
-          id: `${streamId}:timer:${timer.data.generation}`,
+          id: timerId(streamId, timer.data.generation),
           type: SagaTimerFired.type,
           data: timer.data,
           partitionKey: sagaId,
@@ -274,6 +281,7 @@ export function createSagaRuntime<D>(options: SagaRuntimeOptions<D>): SagaRuntim
     const appends: StreamAppend[] = [];
     const messages: Envelope[] = [];
     const schedule: ScheduledMessage[] = [];
+    const cancelScheduled: string[] = [];
     const envelope = <T>(message: NewMessage<T>): Envelope<T> => {
       const built = createEnvelope(
         { ...message, correlationId: message.correlationId ?? correlationId },
@@ -296,7 +304,23 @@ export function createSagaRuntime<D>(options: SagaRuntimeOptions<D>): SagaRuntim
       schedule(message, delayMs) {
         schedule.push({ message: envelope(message), dueAt: at.getTime() + Math.max(0, delayMs) });
       },
+      cancelScheduled(messageId) {
+        cancelScheduled.push(messageId);
+      },
     };
-    return { sink, unit: () => ({ appends, messages, ...(schedule.length > 0 ? { schedule } : {}) }) };
+    return {
+      sink,
+      unit: () => ({
+        appends,
+        messages,
+        ...(schedule.length > 0 ? { schedule } : {}),
+        ...(cancelScheduled.length > 0 ? { cancelScheduled } : {}),
+      }),
+    };
   }
+}
+
+/** The id of a saga's timer for one wait point (generation): deterministic, so it can be cancelled. */
+function timerId(streamId: string, generation: number): string {
+  return `${streamId}:timer:${generation}`;
 }
