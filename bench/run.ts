@@ -15,12 +15,12 @@ import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { removeNamespace } from '../test/support/distributed.ts';
+import { freePort, sleep } from '../test/support/test-app.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -108,22 +108,6 @@ function request(
     req.on('error', reject);
     req.end(payload);
   });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function startOrderflow(dataDir: string, port: number): Promise<ChildProcess> {

@@ -8,6 +8,7 @@ import { serviceAvailable } from '../../../../test/support/services.ts';
 import { randomType, randomWord, testMessage, waitFor } from '../../testing/transport-contract.ts';
 import type { Delivery, Transport } from '../../transport.ts';
 import { createNatsTransport } from './nats-transport.ts';
+import { freePort } from '../../../../test/support/test-app.ts';
 
 /**
  * Restarts a NATS server under a running transport. The shared server on 4222 serves other suites at
@@ -20,17 +21,6 @@ if (!fs.existsSync(NATS_SERVER) && process.env.ORDERFLOW_REQUIRE_SERVICES === '1
   );
 }
 const runnable = fs.existsSync(NATS_SERVER) && (await serviceAvailable('nats'));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
