@@ -62,6 +62,10 @@ export interface Consumer {
 
 /** The deliveries of one partition key: one runs (or waits for its retry), the later ones wait. */
 interface KeyLane {
+  /** The transport partition the key belongs to. */
+  partition: number;
+  /** The partition went to another copy while the head ran: a nacked head is redelivered there. */
+  revoked?: boolean;
   /** Id of the message at the head: running, committing, or waiting for its redelivery after a nack. */
   headId: string;
   /** The head was nacked; its redelivery takes the head's place. */
@@ -106,7 +110,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const { partitionkey: key, id } = delivery.message;
     const lane = lanes.get(key);
     if (lane === undefined) {
-      lanes.set(key, { headId: id, awaitingRedelivery: false, waiting: [] });
+      lanes.set(key, { partition: delivery.partition, headId: id, awaitingRedelivery: false, waiting: [] });
       run(delivery, key);
     } else if (lane.awaitingRedelivery && lane.headId === id) {
       lane.awaitingRedelivery = false;
@@ -116,13 +120,27 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   }
 
+  /**
+   * Another copy of the group took the partition: its waiting deliveries were handed back, and a
+   * nacked head comes back there, not here. A running head finishes (its ack then does nothing).
+   */
+  function onPartitionRevoked(partition: number): void {
+    for (const [key, lane] of lanes) {
+      if (lane.partition !== partition) continue;
+      lane.waiting = [];
+      if (lane.awaitingRedelivery) lanes.delete(key);
+      else lane.revoked = true;
+    }
+  }
+
   function run(delivery: Delivery, key: string): void {
     running++;
     void handle(delivery).then((done) => {
       running--;
       const lane = lanes.get(key)!;
       if (!done) {
-        lane.awaitingRedelivery = true;
+        if (lane.revoked === true && lane.waiting.length === 0) lanes.delete(key);
+        else lane.awaitingRedelivery = true;
       } else {
         const next = stopping ? undefined : lane.waiting.shift();
         if (next !== undefined) {
@@ -284,6 +302,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           types,
           ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
           onDelivery,
+          onPartitionRevoked,
         });
         subscription.then(
           () => logger?.info({ group: name, types }, 'consumer started'),

@@ -11,6 +11,8 @@ import type { Envelope } from './message.ts';
  * - Routing: a message goes to every group subscribed to its `type`. A command type has one
  *   handling group; an event type has as many as want it. Copies of a group (processes or
  *   in-process subscriptions with the same name) share its messages: each message goes to one copy.
+ *   Adapters for several processes share by partition (one copy at a time per partition), so a
+ *   key's messages reach one copy at a time.
  * - Groups are durable: a group that was subscribed once receives what was published while it was
  *   away. A group subscribing for the first time receives every message still retained.
  * - Ordering: messages are spread over `partitions` partitions by `partitionOf(partitionkey)`.
@@ -46,6 +48,13 @@ export interface TransportSubscribeOptions {
   maxInFlight?: number;
   /** Called for each delivery; must not throw. Ack or nack every delivery exactly once. */
   onDelivery: (delivery: Delivery) => void;
+  /**
+   * Called when this subscription stops receiving a partition while other copies go on (a broker
+   * hands it to another copy of the group). Its unsettled deliveries were handed back: their acks
+   * and nacks now do nothing, and the subscriber should drop what it holds of that partition.
+   * Transports where one subscription receives every partition never call it.
+   */
+  onPartitionRevoked?: (partition: number) => void;
 }
 
 export interface Delivery {

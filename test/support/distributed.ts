@@ -9,17 +9,26 @@ export function randomNamespace(): string {
   return `t_${randomBytes(5).toString('hex')}`;
 }
 
-/** The environment of the distributed mode on the development servers, in `namespace`. */
-export function distributedEnv(namespace: string): Record<string, string> {
+/**
+ * The environment of the distributed mode on the development servers, in `namespace`; `natsUrl`
+ * points it at another NATS server (a test's own).
+ */
+export function distributedEnv(namespace: string, natsUrl: string = SERVICE_URLS.nats): Record<string, string> {
   return {
     ORDERFLOW_STORE: SERVICE_URLS.postgres,
-    ORDERFLOW_BUS: SERVICE_URLS.nats,
+    ORDERFLOW_BUS: natsUrl,
     ORDERFLOW_NAMESPACE: namespace,
   };
 }
 
 /** Drops the namespace's schema and deletes its JetStream streams (and with them their consumers). */
 export async function removeNamespace(namespace: string): Promise<void> {
+  await dropSchema(namespace);
+  await deleteStreams(namespace);
+}
+
+/** Drops the namespace's PostgreSQL schema (enough when its streams lived on a test's own NATS server). */
+export async function dropSchema(namespace: string): Promise<void> {
   const client = new pg.Client({ connectionString: SERVICE_URLS.postgres });
   await client.connect();
   try {
@@ -27,19 +36,21 @@ export async function removeNamespace(namespace: string): Promise<void> {
   } finally {
     await client.end();
   }
-  await deleteStreams(namespace);
 }
 
-/** Deletes the JetStream streams (and with them the consumers) of a namespace. */
-export async function deleteStreams(namespace: string): Promise<void> {
-  const nc = await connect({ servers: SERVICE_URLS.nats });
+/**
+ * Deletes the JetStream streams (and with them the consumers) of a namespace, and its partition
+ * lease bucket (`KV_<ns>_leases`).
+ */
+export async function deleteStreams(namespace: string, servers: string = SERVICE_URLS.nats): Promise<void> {
+  const nc = await connect({ servers });
   try {
     const jsm = await jetstreamManager(nc);
     const names: string[] = [];
     for await (const name of jsm.streams.names()) {
-      if (name.startsWith(`${namespace}_`)) names.push(name);
+      if (name.startsWith(`${namespace}_`) || name === `KV_${namespace}_leases`) names.push(name);
     }
-    for (const name of names) await jsm.streams.delete(name);
+    await Promise.all(names.map((name) => jsm.streams.delete(name)));
   } finally {
     await nc.close();
   }

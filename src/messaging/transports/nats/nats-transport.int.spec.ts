@@ -1,6 +1,5 @@
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { deleteStreams } from '../../../../test/support/distributed.ts';
 import { SERVICE_URLS, serviceAvailable } from '../../../../test/support/services.ts';
 import { createEnvelope, partitionOf, type Envelope } from '../../message.ts';
 import {
@@ -16,19 +15,6 @@ import type { Delivery, Transport } from '../../transport.ts';
 import { createNatsTransport, type NatsTransportOptions } from './nats-transport.ts';
 
 const available = await serviceAvailable('nats');
-
-/** Deletes every stream (and so every consumer) of a namespace. */
-export async function deleteNamespace(servers: string, namespace: string): Promise<void> {
-  const nc = await connect({ servers });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const names: string[] = [];
-    for await (const name of jsm.streams.names()) if (name.startsWith(`${namespace}_`)) names.push(name);
-    await Promise.all(names.map((name) => jsm.streams.delete(name)));
-  } finally {
-    await nc.close();
-  }
-}
 
 export async function openNats(options: Partial<NatsTransportOptions> = {}): Promise<TransportHarness> {
   const servers = options.servers ?? SERVICE_URLS.nats;
@@ -49,7 +35,7 @@ export async function openNats(options: Partial<NatsTransportOptions> = {}): Pro
     },
     async cleanup() {
       await current.close();
-      await deleteNamespace(servers, namespace);
+      await deleteStreams(namespace, servers);
     },
   };
   return harness;

@@ -4,13 +4,17 @@ import {
   jetstream,
   jetstreamManager,
   JetStreamApiError,
+  type Consumer,
   type ConsumerConfig,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { contextOf, partitionOf, type Envelope } from '../../message.ts';
 import type {
   Delivery,
@@ -18,6 +22,7 @@ import type {
   TransportSubscribeOptions,
   TransportSubscription,
 } from '../../transport.ts';
+import { createPartitionLeases, type LeaseHolder, type PartitionLeases } from './partition-leases.ts';
 
 /**
  * The bus on NATS JetStream (server 2.9 or later). See `docs/nats.md` for the layout and its reasons.
@@ -32,6 +37,9 @@ import type {
  * - A redrive is published again on its partition subject with an `orderflow-group` header naming
  *   the one group it is for (the other groups ack it unseen) and `Nats-Msg-Id` `<id>:redrive:<n>`, so
  *   it keeps its place in the partition's order like any message.
+ * - Copies of a group (in any process) split its partitions by leases in the KV bucket
+ *   `<ns>_leases` (`partition-leases.ts`): a copy pulls only the partitions it holds, so one key's
+ *   messages are handled by one copy at a time, in order.
  */
 export interface NatsTransportOptions {
   /** NATS server URL(s), comma separated, e.g. `nats://127.0.0.1:4222`. */
@@ -67,6 +75,18 @@ export interface NatsTransportOptions {
    */
   duplicateWindowMs?: number;
   /**
+   * TTL of a partition lease, when the bucket `<ns>_leases` is created (an existing bucket keeps its
+   * own). Leases are renewed every third of it; a copy that dies frees its partitions within it.
+   * @default 6000
+   */
+  leaseTtlMs?: number;
+  /**
+   * How long a copy handing a partition over to another copy waits for the deliveries it already
+   * has to finish, before it hands the rest back.
+   * @default 5000
+   */
+  drainTimeoutMs?: number;
+  /**
    * Connection name shown by the server (`nats server report connections`).
    * @default 'orderflow'
    */
@@ -86,6 +106,8 @@ export interface ResolvedNatsTransportOptions {
   readonly maxInFlight: number;
   readonly ackWaitMs: number;
   readonly duplicateWindowMs: number;
+  readonly leaseTtlMs: number;
+  readonly drainTimeoutMs: number;
   readonly name: string;
   readonly onError: (error: Error) => void;
 }
@@ -94,10 +116,19 @@ const DEFAULT_PARTITIONS = 16;
 const DEFAULT_MAX_IN_FLIGHT = 256;
 const DEFAULT_ACK_WAIT_MS = 10_000;
 const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+const DEFAULT_LEASE_TTL_MS = 6_000;
+const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 /** Names used in subjects and consumer names: one subject token, no `.`, `*`, `>` or spaces. */
 const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
-/** How long a pull request waits on the server; heartbeats every half of it detect a dead link. */
-const PULL_EXPIRES_MS = 10_000;
+/**
+ * How long a fetch waits on the server for messages (the client's minimum); heartbeats every half of
+ * it detect a dead link. It bounds how long a release waits for a fetch to end.
+ */
+const FETCH_EXPIRES_MS = 1_000;
+const FETCH_MAX_MESSAGES = 256;
+/** Pause after a failed fetch, growing with each failure in a row up to the maximum. */
+const PULL_RETRY_MS = 250;
+const PULL_RETRY_MAX_MS = 2_000;
 const MS_TO_NS = 1_000_000;
 /**
  * Delay of the nak that hands a stopped subscription's unacked deliveries back. Server 2.9 may
@@ -106,6 +137,8 @@ const MS_TO_NS = 1_000_000;
  * first nacked message of every partition, 300 ms lost none.
  */
 const HAND_BACK_DELAY_MS = 500;
+/** How often a draining partition checks whether its deliveries are settled. */
+const DRAIN_POLL_MS = 20;
 /** JetStream API error codes (server `errors.json`). */
 const STREAM_NAME_IN_USE = 10058;
 
@@ -132,6 +165,8 @@ export function resolveNatsTransportOptions(options: NatsTransportOptions): Reso
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const duplicateWindowMs = options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS;
+  const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   const servers = options.servers
     .split(',')
     .map((s) => s.trim())
@@ -153,6 +188,12 @@ export function resolveNatsTransportOptions(options: NatsTransportOptions): Reso
   if (!Number.isInteger(duplicateWindowMs) || duplicateWindowMs < 1) {
     problems.push(`duplicateWindowMs must be an integer >= 1 (got ${String(duplicateWindowMs)})`);
   }
+  if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 300) {
+    problems.push(`leaseTtlMs must be an integer >= 300 (got ${String(leaseTtlMs)})`);
+  }
+  if (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0) {
+    problems.push(`drainTimeoutMs must be an integer >= 0 (got ${String(drainTimeoutMs)})`);
+  }
   if (problems.length > 0) throw new Error(`invalid NATS transport options: ${problems.join('; ')}`);
   return Object.freeze({
     servers,
@@ -161,6 +202,8 @@ export function resolveNatsTransportOptions(options: NatsTransportOptions): Reso
     maxInFlight,
     ackWaitMs,
     duplicateWindowMs,
+    leaseTtlMs,
+    drainTimeoutMs,
     name: options.name ?? 'orderflow',
     onError: options.onError ?? ((error: Error) => process.emitWarning(error)),
   });
@@ -190,16 +233,37 @@ export function decodeEnvelope(h: MsgHdrs, body: string): Envelope {
 }
 
 interface PullLoop {
-  messages: ConsumerMessages;
+  consumer?: Consumer;
+  /** The fetch in progress. */
+  batch?: ConsumerMessages;
   /** Deliveries handed to `onDelivery` and not yet acked or nacked. */
   unacked: Set<JsMsg>;
+  /** False once its partition is released or its subscription stopped: late acks count for nothing. */
+  active: boolean;
+  /** Whether to fetch again when the current fetch ends. */
+  pulling: boolean;
+  /** Settles when the loop has stopped fetching. */
+  ended: Promise<void>;
+}
+
+/** The pull loops of one leased partition of a subscription (one per context). */
+interface PartitionRuntime {
+  loops: PullLoop[];
+  /** Set while the partition is being released. */
+  releasing?: Promise<void>;
+  /** Cuts a drain short (the lease was lost, or the subscription stops). */
+  abortDrain?: () => void;
 }
 
 interface SubscriptionRuntime {
   readonly group: string;
   readonly types: ReadonlySet<string>;
+  readonly contexts: readonly string[];
+  readonly maxInFlight: number;
   readonly onDelivery: (delivery: Delivery) => void;
-  readonly loops: PullLoop[];
+  readonly onPartitionRevoked: ((partition: number) => void) | undefined;
+  readonly partitions: Map<number, PartitionRuntime>;
+  readonly holder: LeaseHolder;
   active: boolean;
 }
 
@@ -210,7 +274,6 @@ class NatsDelivery implements Delivery {
     readonly message: Envelope,
     readonly partition: number,
     private readonly msg: JsMsg,
-    private readonly subscription: SubscriptionRuntime,
     private readonly loop: PullLoop,
     private readonly onError: (error: Error) => void,
   ) {}
@@ -229,8 +292,8 @@ class NatsDelivery implements Delivery {
   }
 
   private settle(action: (msg: JsMsg) => void): void {
-    // A stopped subscription has handed its unacked deliveries back (nak): late acks count for nothing.
-    if (this.done || !this.subscription.active) return;
+    // A released partition has handed its unacked deliveries back (nak): late acks count for nothing.
+    if (this.done || !this.loop.active) return;
     this.done = true;
     this.loop.unacked.delete(this.msg);
     try {
@@ -242,6 +305,12 @@ class NatsDelivery implements Delivery {
   }
 }
 
+/** Unique per subscription: the owner written into its leases. */
+function newOwnerId(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
+  return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
 export function createNatsTransport(options: NatsTransportOptions): Transport {
   const resolved = resolveNatsTransportOptions(options);
   const { namespace: ns, partitions, onError } = resolved;
@@ -251,6 +320,7 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
   let js: JetStreamClient | undefined;
   let jsm: JetStreamManager | undefined;
   let starting: Promise<void> | undefined;
+  let leases: PartitionLeases | undefined;
   let closed = false;
   let redriveCounter = 0;
 
@@ -305,76 +375,90 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
   }
 
   /** Creates or updates a group's durable consumer, then pulls from it. */
-  async function startLoop(
-    subscription: SubscriptionRuntime,
-    stream: string,
-    durable: string,
-    filterSubject: string,
-    maxInFlight: number,
-    accept: (type: string) => boolean,
-  ): Promise<void> {
-    const { js, jsm } = running();
+  const durableName = (group: string, context: string, partition: number) =>
+    `${ns}_${group}_${context}_p${partition}`;
+
+  /** Creates a group's durable consumer, or updates its editable fields (max_ack_pending, ack_wait). */
+  async function ensureDurable(group: string, context: string, partition: number, maxInFlight: number) {
     const config: Partial<ConsumerConfig> = {
-      durable_name: durable,
-      filter_subject: filterSubject,
+      durable_name: durableName(group, context, partition),
+      filter_subject: partitionSubject(context, partition),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: resolved.ackWaitMs * MS_TO_NS,
       max_ack_pending: maxInFlight,
       max_deliver: -1,
     };
-    // Server 2.9 creates a durable or updates the editable fields (max_ack_pending, ack_wait) of an
-    // existing one with the same filter and deliver policy.
-    await jsm.consumers.add(stream, config);
-    const consumer = await js.consumers.get(stream, durable);
-    const loop: PullLoop = { messages: undefined as unknown as ConsumerMessages, unacked: new Set() };
-    loop.messages = await consumer.consume({
-      max_messages: Math.min(maxInFlight, 1_000),
-      expires: PULL_EXPIRES_MS,
-      callback: (msg) => {
-        if (!subscription.active) {
-          // Arrived after stop(): hand it back at once instead of waiting for ack_wait.
-          safely(() => msg.nak(HAND_BACK_DELAY_MS));
-          return;
+    // Server 2.9 creates a durable or updates the editable fields of an existing one with the same
+    // filter and deliver policy.
+    await running().jsm.consumers.add(streamName(context), config);
+  }
+
+  /** Hands a delivery to the subscription, or acks at once what the group does not want. */
+  function receive(subscription: SubscriptionRuntime, loop: PullLoop, msg: JsMsg, partition: number): void {
+    if (!loop.active) {
+      // Arrived after the partition was released: hand it back at once instead of after ack_wait.
+      safely(() => msg.nak(HAND_BACK_DELAY_MS));
+      return;
+    }
+    const target = msg.headers?.get(TARGET_GROUP_HEADER) ?? '';
+    const wanted =
+      target === '' ? subscription.types.has(msg.headers?.get(TYPE_HEADER) ?? '') : target === subscription.group;
+    if (!wanted) {
+      safely(() => msg.ack());
+      return;
+    }
+    let message: Envelope;
+    try {
+      message = decodeEnvelope(msg.headers ?? headers(), msg.string());
+    } catch (error) {
+      // Not ours to parse: ack, or it would come back forever. Publishers here always encode.
+      onError(new Error(`undecodable message ${msg.subject} #${msg.seq}`, { cause: error }));
+      safely(() => msg.ack());
+      return;
+    }
+    loop.unacked.add(msg);
+    const delivery = new NatsDelivery(message, partition, msg, loop, onError);
+    try {
+      subscription.onDelivery(delivery);
+    } catch (error) {
+      onError(asError(error));
+      delivery.nack(1_000);
+    }
+  }
+
+  /**
+   * Pulls one partition of one context in fetches (batches with a short expiry) rather than a
+   * long-lived `consume()`: a release stops asking for more and waits for the current fetch to end,
+   * so no message is left in flight to a request nobody listens to any more (it would wait for
+   * ack_wait). A failed fetch (server away, missed heartbeats) is retried with a growing pause.
+   */
+  async function pull(subscription: SubscriptionRuntime, loop: PullLoop, context: string, partition: number) {
+    const durable = durableName(subscription.group, context, partition);
+    let failures = 0;
+    while (loop.pulling) {
+      try {
+        const consumer = (loop.consumer ??= await running().js.consumers.get(streamName(context), durable));
+        const batch = await consumer.fetch({
+          max_messages: Math.min(subscription.maxInFlight, FETCH_MAX_MESSAGES),
+          expires: FETCH_EXPIRES_MS,
+        });
+        loop.batch = batch;
+        for await (const msg of batch) receive(subscription, loop, msg, partition);
+        failures = 0;
+      } catch (error) {
+        if (!loop.pulling) break;
+        failures++;
+        // Say it once when it starts and now and then while it lasts, not every pause.
+        if (failures === 1 || failures % 20 === 0) {
+          onError(new Error(`pulling ${durable} failed ${failures} time(s)`, { cause: error }));
         }
-        const target = msg.headers?.get(TARGET_GROUP_HEADER) ?? '';
-        const wanted =
-          target === '' ? accept(msg.headers?.get(TYPE_HEADER) ?? '') : target === subscription.group;
-        if (!wanted) {
-          safely(() => msg.ack());
-          return;
-        }
-        let message: Envelope;
-        try {
-          message = decodeEnvelope(msg.headers ?? headers(), msg.string());
-        } catch (error) {
-          // Not ours to parse: ack, or it would come back forever. Publishers here always encode.
-          onError(new Error(`undecodable message ${msg.subject} #${msg.seq}`, { cause: error }));
-          safely(() => msg.ack());
-          return;
-        }
-        loop.unacked.add(msg);
-        const delivery = new NatsDelivery(
-          message,
-          partitionOf(message.partitionkey, partitions),
-          msg,
-          subscription,
-          loop,
-          onError,
-        );
-        try {
-          subscription.onDelivery(delivery);
-        } catch (error) {
-          onError(asError(error));
-          delivery.nack(1_000);
-        }
-      },
-    });
-    subscription.loops.push(loop);
-    // The pull loop reconnects by itself; surface why it ended if it ever does.
-    void loop.messages.closed().then((result) => {
-      if (result instanceof Error && subscription.active) onError(result);
-    });
+        loop.consumer = undefined;
+        await sleep(Math.min(PULL_RETRY_MAX_MS, PULL_RETRY_MS * failures));
+      } finally {
+        loop.batch = undefined;
+      }
+    }
   }
 
   function safely(action: () => void): void {
@@ -385,18 +469,72 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
     }
   }
 
+  async function acquirePartition(subscription: SubscriptionRuntime, partition: number): Promise<void> {
+    if (!subscription.active || subscription.partitions.has(partition)) return;
+    const part: PartitionRuntime = { loops: [] };
+    subscription.partitions.set(partition, part);
+    for (const context of subscription.contexts) {
+      const loop: PullLoop = { unacked: new Set(), active: true, pulling: true, ended: Promise.resolve() };
+      loop.ended = pull(subscription, loop, context, partition);
+      part.loops.push(loop);
+    }
+  }
+
+  /**
+   * Stops pulling a partition. `handover`: lets the current fetches end and waits (up to
+   * `drainTimeoutMs`) for the deliveries already handed out to be settled, so the next owner starts
+   * after them. `stop`: lets the fetches end. `lost`: cuts them off. What is left is handed back,
+   * then the subscriber forgets the partition.
+   */
+  function releasePartition(
+    subscription: SubscriptionRuntime,
+    partition: number,
+    mode: 'handover' | 'stop' | 'lost',
+  ): Promise<void> {
+    const part = subscription.partitions.get(partition);
+    if (part === undefined) return Promise.resolve();
+    if (part.releasing !== undefined) {
+      if (mode !== 'handover') part.abortDrain?.();
+      return part.releasing;
+    }
+    let aborted = false;
+    part.abortDrain = () => {
+      aborted = true;
+      for (const loop of part.loops) loop.batch?.stop();
+    };
+    part.releasing = (async () => {
+      for (const loop of part.loops) loop.pulling = false;
+      if (mode === 'lost') part.abortDrain?.();
+      const fetchesEnded = Promise.all(part.loops.map((loop) => loop.ended));
+      const cutOff = setTimeout(() => part.abortDrain?.(), FETCH_EXPIRES_MS + 1_000);
+      await fetchesEnded;
+      clearTimeout(cutOff);
+      if (mode === 'handover') {
+        const deadline = Date.now() + resolved.drainTimeoutMs;
+        while (!aborted && Date.now() < deadline && part.loops.some((loop) => loop.unacked.size > 0)) {
+          await sleep(DRAIN_POLL_MS);
+        }
+      }
+      for (const loop of part.loops) {
+        loop.active = false;
+        // Unacked deliveries go back to the group now rather than after ack_wait (see HAND_BACK_DELAY_MS).
+        for (const msg of loop.unacked) safely(() => msg.nak(HAND_BACK_DELAY_MS));
+        loop.unacked.clear();
+      }
+      subscription.partitions.delete(partition);
+      if (subscription.active) subscription.onPartitionRevoked?.(partition);
+    })();
+    return part.releasing;
+  }
+
   async function stopSubscription(subscription: SubscriptionRuntime): Promise<void> {
     if (!subscription.active) return;
     subscription.active = false;
     subscriptions.delete(subscription);
     await Promise.all(
-      subscription.loops.map(async (loop) => {
-        await loop.messages.close().catch(() => undefined);
-        // Unacked deliveries go back to the group now rather than after ack_wait (see HAND_BACK_DELAY_MS).
-        for (const msg of loop.unacked) safely(() => msg.nak(HAND_BACK_DELAY_MS));
-        loop.unacked.clear();
-      }),
+      [...subscription.partitions.keys()].map((partition) => releasePartition(subscription, partition, 'stop')),
     );
+    await leases?.leave(subscription.holder);
   }
 
   return {
@@ -414,6 +552,10 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
         nc = connection;
         js = jetstream(connection);
         jsm = await jetstreamManager(connection);
+        const kv = await new Kvm(js).create(`${ns}_leases`, { ttl: resolved.leaseTtlMs, history: 1 });
+        // An existing bucket keeps the TTL it was made with: renew by that one.
+        const ttlMs = (await kv.status()).ttl;
+        leases = createPartitionLeases({ kv, partitions, ttlMs: ttlMs > 0 ? ttlMs : resolved.leaseTtlMs, onError });
       })();
       await starting;
     },
@@ -450,34 +592,34 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
       const subscription: SubscriptionRuntime = {
         group,
         types: new Set(types),
+        contexts,
+        maxInFlight,
         onDelivery: subscribeOptions.onDelivery,
-        loops: [],
+        onPartitionRevoked: subscribeOptions.onPartitionRevoked,
+        partitions: new Map(),
+        holder: {
+          group,
+          owner: newOwnerId(),
+          acquired: (partition) => acquirePartition(subscription, partition),
+          released: (partition, drain) => releasePartition(subscription, partition, drain ? 'handover' : 'lost'),
+        },
         active: true,
       };
-      const accept = (type: string) => subscription.types.has(type);
       try {
         await Promise.all(contexts.map(ensureContextStream));
-        const starts: Promise<void>[] = [];
+        // Every durable exists from the first subscribe on, so the group keeps what is published
+        // to partitions no copy holds at the moment.
+        const durables: Promise<void>[] = [];
         for (const context of contexts) {
-          for (let k = 0; k < partitions; k++) {
-            starts.push(
-              startLoop(
-                subscription,
-                streamName(context),
-                `${ns}_${group}_${context}_p${k}`,
-                partitionSubject(context, k),
-                maxInFlight,
-                accept,
-              ),
-            );
-          }
+          for (let k = 0; k < partitions; k++) durables.push(ensureDurable(group, context, k, maxInFlight));
         }
-        await Promise.all(starts);
+        await Promise.all(durables);
+        subscriptions.add(subscription);
+        await leases!.join(subscription.holder);
       } catch (error) {
         await stopSubscription(subscription);
         throw error;
       }
-      subscriptions.add(subscription);
       return { group, stop: () => stopSubscription(subscription) };
     },
 
@@ -485,6 +627,7 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
       if (closed) return;
       await starting?.catch(() => undefined);
       await Promise.all([...subscriptions].map(stopSubscription));
+      await leases?.close();
       closed = true;
       if (nc !== undefined && !nc.isClosed()) {
         // Flushes the acks and naks written so far, then closes.
@@ -495,6 +638,10 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
       }
     },
   };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function asError(error: unknown): Error {
