@@ -17,6 +17,7 @@ import type { EventStore } from '../event-store/index.ts';
 import {
   createHttpServer,
   createMetrics,
+  registerPartitionMetrics,
   registerRelayMetrics,
   registerStoreMetrics,
   registerAdminRoutes,
@@ -164,14 +165,20 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     registerHealthRoutes(http, {
       metrics,
       readiness: () => {
-        const checks = {
+        const connections = adapters.connections();
+        const checks: Record<string, boolean> = {
           store: !adapters.closed(),
           consumers: consumers.every((c) => c.running),
+          ...connections,
         };
-        const ready = state === 'running' && checks.store && checks.consumers;
-        return ready
-          ? { ready, checks }
-          : { ready, checks, reason: state === 'running' ? 'degraded' : state };
+        // Intake needs only the store (orders wait in the outbox while the bus is away); a process
+        // that consumes needs the bus too.
+        const needed = Object.entries(checks).filter(([name]) => name !== 'nats' || consumers.length > 0);
+        const down = needed.filter(([, ok]) => !ok).map(([name]) => name);
+        const ready = state === 'running' && down.length === 0;
+        if (ready) return { ready, checks };
+        const reason = state !== 'running' ? state : `degraded: ${down.join(', ')} down`;
+        return { ready, checks, reason };
       },
     });
     if (has('api')) {
@@ -270,6 +277,8 @@ interface Adapters {
   /** Distributed mode only: the embedded bus reads its outbox directly. */
   readonly relay: OutboxRelay | undefined;
   closed(): boolean;
+  /** The servers this mode talks to and whether each answers now (none in embedded mode). */
+  connections(): Record<string, boolean>;
   /** Registers the adapters' own metrics (group commits of the embedded store, the relay's rounds). */
   registerMetrics(metrics: AppMetrics): void;
   /** Closes the store (and, distributed, the outbox and dead-letter connections). After the transport. */
@@ -297,6 +306,7 @@ async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters
       deadLetters: embedded.deadLetters,
       relay: undefined,
       closed: () => embedded.closed(),
+      connections: () => ({}),
       registerMetrics: (metrics) => registerStoreMetrics(metrics, () => embedded.stats()),
       close: () => embedded.store.close(),
     };
@@ -320,7 +330,10 @@ async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters
     return {
       mode: 'distributed',
       ...distributed,
-      registerMetrics: (metrics) => registerRelayMetrics(metrics, () => distributed.relayStats()),
+      registerMetrics: (metrics) => {
+        registerRelayMetrics(metrics, () => distributed.relayStats());
+        registerPartitionMetrics(metrics, () => distributed.transport.ownedPartitions());
+      },
     };
   }
   throw new AppError(

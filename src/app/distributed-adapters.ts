@@ -2,14 +2,14 @@ import { createPostgresEventStore } from '../event-store/postgres/postgres-event
 import { createPostgresOutbox } from '../event-store/postgres/postgres-outbox.ts';
 import type { EventStore } from '../event-store/index.ts';
 import { createPostgresDeadLetterStore } from '../messaging/dead-letter/postgres-dead-letter-store.ts';
-import type { DeadLetterStore, Transport } from '../messaging/index.ts';
+import type { DeadLetterStore } from '../messaging/index.ts';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox/outbox-relay.ts';
-import { createNatsTransport } from '../messaging/transports/nats/nats-transport.ts';
+import { createNatsTransport, type NatsTransport } from '../messaging/transports/nats/nats-transport.ts';
 import { AppError, ERROR_CODES, ensureError } from '../shared/errors.ts';
 
 export interface DistributedAdapters {
   store: EventStore;
-  transport: Transport;
+  transport: NatsTransport;
   deadLetters: DeadLetterStore;
   /** Copies the outbox to JetStream; one leader across every process of the namespace. */
   relay: OutboxRelay;
@@ -20,6 +20,8 @@ export interface DistributedAdapters {
   connect(): Promise<void>;
   /** True once `close()` was called. */
   closed(): boolean;
+  /** Whether PostgreSQL and NATS answer now (both reconnect by themselves), for /readyz. */
+  connections(): { postgres: boolean; nats: boolean };
   /** The relay's publishing rounds and the messages they carried, for the relay metrics. */
   relayStats(): { rounds: number; messages: number };
   /** Closes the outbox connection, the dead-letter store and the event store (close the transport first). */
@@ -87,6 +89,7 @@ export function createDistributedAdapters(options: DistributedAdaptersOptions): 
       }
     },
     closed: () => closed,
+    connections: () => ({ postgres: store.connected(), nats: transport.connected() }),
     relayStats: () => ({ rounds, messages: relayed }),
     async close() {
       closed = true;

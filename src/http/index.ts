@@ -17,7 +17,13 @@ export {
   sendProblem,
   type ProblemDetails,
 } from './problem-details.ts';
-export { createMetrics, registerRelayMetrics, registerStoreMetrics, type AppMetrics } from './metrics.ts';
+export {
+  createMetrics,
+  registerPartitionMetrics,
+  registerRelayMetrics,
+  registerStoreMetrics,
+  type AppMetrics,
+} from './metrics.ts';
 export { registerHealthRoutes, type Readiness } from './health-routes.ts';
 export { registerAdminRoutes, type AdminRoutesOptions } from './admin-routes.ts';
 export { createAdminAuth } from './admin-auth.ts';

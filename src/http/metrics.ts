@@ -91,6 +91,20 @@ export function registerStoreMetrics(
 }
 
 /** The outbox relay of the distributed mode: publishing rounds and the messages they carried to the broker. */
+/** Partitions each consumer group of this process holds (distributed mode: partition leases). */
+export function registerPartitionMetrics(metrics: AppMetrics, owned: () => Record<string, number>): void {
+  new Gauge({
+    name: 'orderflow_partitions_owned',
+    help: 'Partitions of each consumer group this process holds a lease on and pulls',
+    labelNames: ['group'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      for (const [group, count] of Object.entries(owned())) this.set({ group }, count);
+    },
+  });
+}
+
 export function registerRelayMetrics(
   metrics: AppMetrics,
   stats: () => { rounds: number; messages: number },

@@ -58,6 +58,11 @@ export interface PostgresEventStore extends EventStore {
   start(): Promise<void>;
   /** The notification channels this store uses (for docs, tests and operators). */
   readonly channels: { events: string; scheduled: string };
+  /**
+   * Whether the notification connection is up: it reconnects every second while the server is
+   * away, so this says whether PostgreSQL answers (for /readyz).
+   */
+  connected(): boolean;
 }
 
 interface EventRow {
@@ -737,6 +742,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     releaseDueMessages(nowMs, limit = 1_000) {
       return run(() => releaseDue(nowMs, limit));
     },
+
+    connected: () => listener !== undefined,
 
     onScheduled(listen) {
       scheduledListeners.add(listen);

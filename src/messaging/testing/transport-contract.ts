@@ -130,7 +130,9 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       const messages: Envelope[] = [];
       const tookPart = () => new Set(received.map((r) => r.subscription)).size === 2;
       for (let wave = 0; wave < 40 && (wave < 10 || !tookPart()); wave++) {
-        const batch = Array.from({ length: 20 }, (_, i) => testMessage(type, `order-${wave}-${i}`, { wave, i }));
+        const batch = Array.from({ length: 20 }, (_, i) =>
+          testMessage(type, `order-${wave}-${i}`, { wave, i }),
+        );
         messages.push(...batch);
         await transport.publish(batch);
         await sleep(50);

@@ -307,11 +307,21 @@ class NatsDelivery implements Delivery {
 
 /** Unique per subscription: the owner written into its leases. */
 function newOwnerId(): string {
-  const host = os.hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
+  const host = os
+    .hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '_')
+    .slice(0, 40);
   return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-export function createNatsTransport(options: NatsTransportOptions): Transport {
+export interface NatsTransport extends Transport {
+  /** Whether the connection to the server is up (false while it reconnects), for /readyz. */
+  connected(): boolean;
+  /** Per group subscribed in this process, how many partitions it holds now. */
+  ownedPartitions(): Record<string, number>;
+}
+
+export function createNatsTransport(options: NatsTransportOptions): NatsTransport {
   const resolved = resolveNatsTransportOptions(options);
   const { namespace: ns, partitions, onError } = resolved;
   const streams = new Map<string, Promise<void>>();
@@ -321,6 +331,7 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
   let jsm: JetStreamManager | undefined;
   let starting: Promise<void> | undefined;
   let leases: PartitionLeases | undefined;
+  let connectionUp = false;
   let closed = false;
   let redriveCounter = 0;
 
@@ -403,7 +414,9 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
     }
     const target = msg.headers?.get(TARGET_GROUP_HEADER) ?? '';
     const wanted =
-      target === '' ? subscription.types.has(msg.headers?.get(TYPE_HEADER) ?? '') : target === subscription.group;
+      target === ''
+        ? subscription.types.has(msg.headers?.get(TYPE_HEADER) ?? '')
+        : target === subscription.group;
     if (!wanted) {
       safely(() => msg.ack());
       return;
@@ -532,13 +545,25 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
     subscription.active = false;
     subscriptions.delete(subscription);
     await Promise.all(
-      [...subscription.partitions.keys()].map((partition) => releasePartition(subscription, partition, 'stop')),
+      [...subscription.partitions.keys()].map((partition) =>
+        releasePartition(subscription, partition, 'stop'),
+      ),
     );
     await leases?.leave(subscription.holder);
   }
 
   return {
     partitions,
+
+    connected: () => connectionUp && !closed && nc !== undefined && !nc.isClosed(),
+
+    ownedPartitions() {
+      const owned: Record<string, number> = {};
+      for (const subscription of subscriptions) {
+        owned[subscription.group] = (owned[subscription.group] ?? 0) + subscription.partitions.size;
+      }
+      return owned;
+    },
 
     async start() {
       if (closed) throw new Error('the NATS transport is closed');
@@ -550,12 +575,24 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
           reconnectTimeWait: 250,
         });
         nc = connection;
+        connectionUp = true;
+        void (async () => {
+          for await (const status of connection.status()) {
+            if (status.type === 'disconnect') connectionUp = false;
+            else if (status.type === 'reconnect') connectionUp = true;
+          }
+        })();
         js = jetstream(connection);
         jsm = await jetstreamManager(connection);
         const kv = await new Kvm(js).create(`${ns}_leases`, { ttl: resolved.leaseTtlMs, history: 1 });
         // An existing bucket keeps the TTL it was made with: renew by that one.
         const ttlMs = (await kv.status()).ttl;
-        leases = createPartitionLeases({ kv, partitions, ttlMs: ttlMs > 0 ? ttlMs : resolved.leaseTtlMs, onError });
+        leases = createPartitionLeases({
+          kv,
+          partitions,
+          ttlMs: ttlMs > 0 ? ttlMs : resolved.leaseTtlMs,
+          onError,
+        });
       })();
       await starting;
     },
@@ -601,7 +638,8 @@ export function createNatsTransport(options: NatsTransportOptions): Transport {
           group,
           owner: newOwnerId(),
           acquired: (partition) => acquirePartition(subscription, partition),
-          released: (partition, drain) => releasePartition(subscription, partition, drain ? 'handover' : 'lost'),
+          released: (partition, drain) =>
+            releasePartition(subscription, partition, drain ? 'handover' : 'lost'),
         },
         active: true,
       };

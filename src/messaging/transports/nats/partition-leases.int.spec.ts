@@ -70,7 +70,11 @@ describe.runIf(available)('partition leases on JetStream KV', () => {
     const ttlMs = 1_500;
     const a = await copy(group, ttlMs);
     const b = await copy(group, ttlMs);
-    await waitFor(() => a.pulling.size === PARTITIONS / 2 && b.pulling.size === PARTITIONS / 2, 'the split', 8_000);
+    await waitFor(
+      () => a.pulling.size === PARTITIONS / 2 && b.pulling.size === PARTITIONS / 2,
+      'the split',
+      8_000,
+    );
     // A crash: the copy stops renewing and never says goodbye (no leave).
     await a.leases.close();
     a.nc.close().catch(() => undefined);
@@ -174,9 +178,7 @@ describe.runIf(available)('per-key order across copies of a group in several pro
     let sent = 0;
     const publishing = (async () => {
       for (let n = 0; n < PER_KEY; n++) {
-        await publisher.publish(
-          Array.from({ length: KEYS }, (_, k) => testMessage(type, `key-${k}`, { n })),
-        );
+        await publisher.publish(Array.from({ length: KEYS }, (_, k) => testMessage(type, `key-${k}`, { n })));
         sent += KEYS;
         await sleep(60);
       }

@@ -249,7 +249,9 @@ export function createPartitionLeases(options: PartitionLeasesOptions): Partitio
   async function lose(copy: Copy, partition: number, lease: Lease): Promise<void> {
     if (copy.leases.get(partition) !== lease) return;
     copy.leases.delete(partition);
-    await copy.holder.released(partition, false).catch((error) => report('releasing a lost partition', error));
+    await copy.holder
+      .released(partition, false)
+      .catch((error) => report('releasing a lost partition', error));
   }
 
   async function handOver(copy: Copy, partition: number, lease: Lease): Promise<void> {
