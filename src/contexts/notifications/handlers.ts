@@ -6,7 +6,6 @@ import type {
   MessageHandler,
   RetryPolicyOptions,
 } from '../../messaging/index.ts';
-import { TerminalError } from '../../shared/errors.ts';
 import { ShipmentDispatched, type ShipmentDispatchedData } from '../fulfillment/index.ts';
 import {
   CustomerNotified,
@@ -22,9 +21,12 @@ import {
   evolveNotification,
   INITIAL_NOTIFICATION_STATE,
   notificationStreamId,
+  SHIPMENT_EMAIL_DEFERRED,
+  shipmentEmailDeferredId,
   VENDOR_NOTIFIED,
   vendorNotifiedId,
   type NotificationState,
+  type ShipmentEmailDeferredData,
 } from './domain/notification.ts';
 import {
   orderCancelledEmail,
@@ -138,12 +140,28 @@ export function notificationHandlers(options: NotificationHandlersOptions): Hand
     context,
   ) => {
     const order = message.data;
-    if (!(await notifyCustomer(context, orderConfirmedEmail(order, message.time)))) return;
+    const email = orderConfirmedEmail(order, message.time);
+    if (!(await notifyCustomer(context, email))) return;
     await fanOut(
       context,
       vendorsOf(order).map((vendorId) => orderConfirmedWebhook(order, vendorId, message.time)),
     );
+    // Shipments that overtook the confirmation: their e-mails go now, in the same unit of work.
+    const { state } = await loader.load(notificationStreamId(order.orderId));
+    for (const { shipment, occurredAt } of state.deferred) {
+      await sendShipmentDispatched(context, shipment, email.to, occurredAt);
+    }
   };
+
+  async function sendShipmentDispatched(
+    context: HandlerContext,
+    shipment: ShipmentDispatchedData,
+    recipient: string,
+    occurredAt: string,
+  ): Promise<void> {
+    if (!(await notifyCustomer(context, shipmentDispatchedEmail(shipment, recipient, occurredAt)))) return;
+    await fanOut(context, [shipmentDispatchedWebhook(shipment, occurredAt)]);
+  }
 
   const emailOnly =
     <T>(render: (data: T, occurredAt: string) => CustomerEmail): MessageHandler<T> =>
@@ -156,17 +174,28 @@ export function notificationHandlers(options: NotificationHandlersOptions): Hand
     context,
   ) => {
     const shipment = message.data;
-    const { state } = await loader.load(notificationStreamId(shipment.orderId));
+    const streamId = notificationStreamId(shipment.orderId);
+    const { state } = await loader.load(streamId);
     if (state.recipient === undefined) {
-      // The order's confirmation e-mail comes first (same partition key); without it, it was
-      // dead-lettered: re-drive that one, then this one.
-      throw new TerminalError(
-        `no e-mail address known for order ${shipment.orderId}: its order_confirmed e-mail was never sent`,
+      // The address comes with the order's confirmation, through another stream (orders, not
+      // fulfillment): in the distributed mode the dispatch can overtake it. Keep the e-mail until then
+      // (retrying would hold the confirmation back: it has the same partition key).
+      const data: ShipmentEmailDeferredData = { shipment, occurredAt: message.time };
+      context.append(
+        streamId,
+        [
+          {
+            id: shipmentEmailDeferredId(shipment.shipmentId),
+            type: SHIPMENT_EMAIL_DEFERRED,
+            data,
+            metadata: { context: 'notifications' },
+          },
+        ],
+        'any',
       );
-    }
-    if (!(await notifyCustomer(context, shipmentDispatchedEmail(shipment, state.recipient, message.time))))
       return;
-    await fanOut(context, [shipmentDispatchedWebhook(shipment, message.time)]);
+    }
+    await sendShipmentDispatched(context, shipment, state.recipient, message.time);
   };
 
   const deliverWebhook: MessageHandler<DeliverWebhookData> = async (

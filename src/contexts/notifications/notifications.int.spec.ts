@@ -614,16 +614,34 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     expect(raw).toContain('some items are out of stock');
   });
 
-  it('dead-letters at once a shipment e-mail for an order whose customer is unknown (its confirmation was never sent)', async () => {
+  it('keeps a shipment e-mail that overtook its order confirmation, and sends it right after the confirmation', async () => {
+    // Distributed mode: the confirmation (orders stream) and the dispatch (fulfillment stream) travel
+    // through different streams, so the dispatch can come first.
     system = await openSystem(dir);
-    await publish(
-      'fulfillment.ShipmentDispatched',
-      shipmentDispatched('order-unknown', 'kettle', 'wh-kettle-eu'),
+    const orderId = 'order-overtaken';
+    await publish('fulfillment.ShipmentDispatched', shipmentDispatched(orderId, 'kettle', 'wh-kettle-eu'));
+    await waitFor(
+      async () => (await streamOf(orderId)).some((e) => e.type === 'ShipmentEmailDeferred'),
+      'the dispatch e-mail to be kept',
     );
-    await waitFor(async () => (await system!.adapters.deadLetters.count('parked')) === 1, 'the dead letter');
-    const [entry] = await system.adapters.deadLetters.list();
-    expect(entry).toMatchObject({ attempts: 1, error: { code: 'HANDLER_FAILED' } });
     expect(mailFiles()).toEqual([]);
+    await publish('orders.OrderConfirmed', orderConfirmed(orderId));
+    await waitFor(
+      () => mailFiles().some((file) => file.startsWith(`${orderId}_shipment_dispatched`)),
+      'the dispatch e-mail after the confirmation',
+    );
+    expect(
+      mailFiles()
+        .filter((file) => file.startsWith(orderId))
+        .sort(),
+    ).toEqual([`${orderId}_order_confirmed.eml`, `${orderId}_shipment_dispatched_kettle_wh-kettle-eu.eml`]);
+    const types = (await streamOf(orderId)).map((e) => e.type);
+    expect(types.filter((type) => type === 'CustomerNotified')).toHaveLength(2);
+    expect(await system.adapters.deadLetters.count('parked')).toBe(0);
+    // A second delivery of the confirmation sends nothing again.
+    await publish('orders.OrderConfirmed', orderConfirmed(orderId));
+    await sleep(300);
+    expect(mailFiles().filter((file) => file.startsWith(orderId))).toHaveLength(2);
   });
 
   it('sends e-mails through SMTP when ORDERFLOW_SMTP_URL is set, with the Message-ID of the notification', async () => {
