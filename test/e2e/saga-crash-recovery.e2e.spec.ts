@@ -1,7 +1,5 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,6 +10,7 @@ import {
   type OrderflowProcess,
 } from '../support/orderflow-process.ts';
 import { freePort, sleep } from '../support/test-app.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 /**
  * Guarantees 1 and 2 across the whole saga: 300 orders run their sagas while Orderflow is killed
@@ -63,28 +62,21 @@ function orderBody(n: number): string {
 
 describe('crash recovery of running sagas', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-saga-crash-'));
-  const webhookDeliveries: string[] = [];
-  const receiver = http.createServer((request, response) => {
-    const id = request.headers['webhook-id'];
-    request.resume();
-    request.on('end', () => {
-      if (typeof id === 'string') webhookDeliveries.push(id);
-      response.writeHead(204).end();
-    });
-  });
+  let receiver: WebhookReceiver | undefined;
   let running: OrderflowProcess | undefined;
 
   afterAll(async () => {
     if (running) await killHard(running);
-    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    await receiver?.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('finishes every order after repeated SIGKILLs, with no second capture, reservation, e-mail or webhook', async () => {
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiver = await startWebhookReceiver();
+    const webhookDeliveries = receiver.deliveries;
     const env = {
       ORDERFLOW_CARRIER_DELAY_MS: '300',
-      ORDERFLOW_VENDOR_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`,
+      ORDERFLOW_VENDOR_WEBHOOK_URL: receiver.url,
     };
     const port = await freePort();
     running = await startOrderflowProcess(dataDir, port, env);

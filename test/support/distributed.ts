@@ -13,7 +13,10 @@ export function randomNamespace(): string {
  * The environment of the distributed mode on the development servers, in `namespace`; `natsUrl`
  * points it at another NATS server (a test's own).
  */
-export function distributedEnv(namespace: string, natsUrl: string = SERVICE_URLS.nats): Record<string, string> {
+export function distributedEnv(
+  namespace: string,
+  natsUrl: string = SERVICE_URLS.nats,
+): Record<string, string> {
   return {
     ORDERFLOW_STORE: SERVICE_URLS.postgres,
     ORDERFLOW_BUS: natsUrl,
@@ -51,6 +54,30 @@ export async function deleteStreams(namespace: string, servers: string = SERVICE
       if (name.startsWith(`${namespace}_`) || name === `KV_${namespace}_leases`) names.push(name);
     }
     await Promise.all(names.map((name) => jsm.streams.delete(name)));
+  } finally {
+    await nc.close();
+  }
+}
+
+/**
+ * Messages of a namespace its JetStream consumers have not settled yet: not delivered, or delivered
+ * and not acked (in a handler, or waiting for a retry). 0 means every group is idle.
+ */
+export async function unsettledMessages(
+  namespace: string,
+  servers: string = SERVICE_URLS.nats,
+): Promise<number> {
+  const nc = await connect({ servers });
+  try {
+    const jsm = await jetstreamManager(nc);
+    let unsettled = 0;
+    for await (const stream of jsm.streams.list()) {
+      if (!stream.config.name.startsWith(`${namespace}_`)) continue;
+      for await (const consumer of jsm.consumers.list(stream.config.name)) {
+        unsettled += consumer.num_pending + consumer.num_ack_pending;
+      }
+    }
+    return unsettled;
   } finally {
     await nc.close();
   }

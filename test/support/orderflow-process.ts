@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import type { Role } from '../../src/app/roles.ts';
 import { ROOT, sleep } from './test-app.ts';
+
+/** The admin key (`ORDERFLOW_ADMIN_KEY`) of every process started here. */
+export const PROCESS_ADMIN_KEY = 'process-test-admin-key';
 
 /** Orderflow as a real child process (`bin/orderflow.mjs start`), for crash and CLI tests. */
 export interface OrderflowProcess {
@@ -10,13 +14,23 @@ export interface OrderflowProcess {
   output: string[];
 }
 
+export interface StartOrderflowOptions {
+  /** `--roles`: what this process runs. @default every role */
+  roles?: readonly Role[];
+  /** How long to wait for /readyz. @default 30000 */
+  readyTimeoutMs?: number;
+}
+
 /** Starts Orderflow on `dataDir` and `port` and resolves once /readyz answers 200. */
 export async function startOrderflowProcess(
   dataDir: string,
   port: number,
   env: Record<string, string> = {},
+  options: StartOrderflowOptions = {},
 ): Promise<OrderflowProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/orderflow.mjs'), 'start'], {
+  const args = [path.join(ROOT, 'bin/orderflow.mjs'), 'start'];
+  if (options.roles !== undefined) args.push('--roles', options.roles.join(','));
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -24,7 +38,7 @@ export async function startOrderflowProcess(
       ORDERFLOW_PORT: String(port),
       ORDERFLOW_HOST: '127.0.0.1',
       ORDERFLOW_LOG_LEVEL: 'warn',
-      ORDERFLOW_ADMIN_KEY: 'process-test-admin-key',
+      ORDERFLOW_ADMIN_KEY: PROCESS_ADMIN_KEY,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,7 +47,7 @@ export async function startOrderflowProcess(
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
       throw new Error(`orderflow exited early (${child.exitCode}): ${output.join('')}`);

@@ -17,9 +17,13 @@ const PORTS: Record<ServiceName, number> = { postgres: 5432, nats: 4222, rabbitm
 
 function answers(service: ServiceName): Promise<boolean> {
   const url = new URL(SERVICE_URLS[service]);
-  const port = url.port === '' ? PORTS[service] : Number(url.port);
+  return portAnswers(url.hostname, url.port === '' ? PORTS[service] : Number(url.port));
+}
+
+/** Whether something accepts TCP connections at `host:port` within a second. */
+export function portAnswers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: url.hostname, port });
+    const socket = net.connect({ host, port });
     const done = (ok: boolean): void => {
       socket.destroy();
       resolve(ok);

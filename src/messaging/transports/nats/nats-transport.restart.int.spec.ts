@@ -1,5 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startNatsServer, natsServerInstalled, type OwnNatsServer } from '../../../../test/support/nats-server.ts';
+import {
+  startNatsServer,
+  natsServerInstalled,
+  type OwnNatsServer,
+} from '../../../../test/support/nats-server.ts';
 import { serviceAvailable } from '../../../../test/support/services.ts';
 import { randomType, randomWord, testMessage, waitFor } from '../../testing/transport-contract.ts';
 import type { Delivery, Transport } from '../../transport.ts';

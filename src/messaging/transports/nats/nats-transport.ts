@@ -77,7 +77,7 @@ export interface NatsTransportOptions {
   /**
    * TTL of a partition lease, when the bucket `<ns>_leases` is created (an existing bucket keeps its
    * own). Leases are renewed every third of it; a copy that dies frees its partitions within it.
-   * @default 6000
+   * @default 15000
    */
   leaseTtlMs?: number;
   /**
@@ -116,7 +116,12 @@ const DEFAULT_PARTITIONS = 16;
 const DEFAULT_MAX_IN_FLIGHT = 256;
 const DEFAULT_ACK_WAIT_MS = 10_000;
 const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
-const DEFAULT_LEASE_TTL_MS = 6_000;
+/**
+ * Long enough that a process starved of CPU (many processes on few cores, measured in the
+ * multi-process test) does not lose its leases between renewals; a dead copy's partitions move
+ * within it.
+ */
+const DEFAULT_LEASE_TTL_MS = 15_000;
 const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 /** Names used in subjects and consumer names: one subject token, no `.`, `*`, `>` or spaces. */
 const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
@@ -528,10 +533,14 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
           await sleep(DRAIN_POLL_MS);
         }
       }
+      // Unacked deliveries go back to the group now rather than after ack_wait. When the fetches
+      // ended by themselves no pull request of ours is left on the server, so they can go back at
+      // once and, as redeliveries, reach the next owner before newer messages (order kept). A cut-off
+      // fetch may leave one behind: wait past it (see HAND_BACK_DELAY_MS).
+      const handBackDelay = aborted ? HAND_BACK_DELAY_MS : 0;
       for (const loop of part.loops) {
         loop.active = false;
-        // Unacked deliveries go back to the group now rather than after ack_wait (see HAND_BACK_DELAY_MS).
-        for (const msg of loop.unacked) safely(() => msg.nak(HAND_BACK_DELAY_MS));
+        for (const msg of loop.unacked) safely(() => msg.nak(handBackDelay));
         loop.unacked.clear();
       }
       subscription.partitions.delete(partition);

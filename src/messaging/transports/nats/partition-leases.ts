@@ -94,6 +94,8 @@ export function createPartitionLeases(options: PartitionLeasesOptions): Partitio
   const renewEveryMs = Math.max(50, Math.floor(ttlMs / 3));
   /** A lease not renewed for this long is given up: it leaves a third of the TTL before it can age out. */
   const fenceAfterMs = ttlMs - renewEveryMs;
+  /** A request slower than a round is abandoned (and retried next round) rather than awaited. */
+  const requestTimeoutMs = renewEveryMs;
   const copies = new Map<LeaseHolder, Copy>();
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> | undefined;
@@ -165,32 +167,41 @@ export function createPartitionLeases(options: PartitionLeasesOptions): Partitio
   async function balanceAll(): Promise<void> {
     const active = [...copies.values()].filter((copy) => !copy.left);
     if (active.length === 0) return;
-    await Promise.all(
-      active.map((copy) =>
-        kv.put(memberKey(copy.holder), copy.memberValue).catch((error) => {
-          report(`heartbeat of ${copy.holder.owner}`, error);
-        }),
-      ),
+    // Renewals first and in parallel with the rest: a slow listing must not make a lease lapse.
+    const renewals = active.flatMap((copy) =>
+      [...copy.leases].map(([partition, lease]) => renew(copy, partition, lease)),
     );
-    let keys: string[] | undefined;
+    const heartbeats = active.map((copy) =>
+      kv.put(memberKey(copy.holder), copy.memberValue, { timeout: requestTimeoutMs }).catch((error) => {
+        report(`heartbeat of ${copy.holder.owner}`, error);
+      }),
+    );
+    await Promise.all([...renewals, ...heartbeats]);
+    // Listed after the heartbeats, so that a copy counts itself from its first round on.
+    let keys: string[];
     try {
       keys = await listKeys();
     } catch (error) {
       report('listing the bucket', error);
+      return;
     }
     await Promise.all(active.map((copy) => balance(copy, keys)));
   }
 
+  /**
+   * The live keys, each once: the client's `keys()` may name a key several times when it is
+   * rewritten while the listing runs (seen: one member key 53 times, which made its group look 53
+   * copies strong).
+   */
   async function listKeys(): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const key of await kv.keys()) keys.push(key);
-    return keys;
+    const keys = new Set<string>();
+    for await (const key of await kv.keys()) keys.add(key);
+    return [...keys];
   }
 
-  async function balance(copy: Copy, keys: string[] | undefined): Promise<void> {
+  async function balance(copy: Copy, keys: string[]): Promise<void> {
     const { group, owner } = copy.holder;
-    await Promise.all([...copy.leases].map(([partition, lease]) => renew(copy, partition, lease)));
-    if (keys === undefined || copy.left) return;
+    if (copy.left) return;
 
     const members = keys.filter((key) => key.startsWith(memberPrefix(group))).length;
     const fair = Math.ceil(partitions / Math.max(1, members));
@@ -228,14 +239,25 @@ export function createPartitionLeases(options: PartitionLeasesOptions): Partitio
 
   async function renew(copy: Copy, partition: number, lease: Lease): Promise<void> {
     if (lease.deleting) return;
-    const renewal = kv.update(leaseKey(copy.holder.group, partition), copy.holder.owner, lease.revision);
+    const key = leaseKey(copy.holder.group, partition);
+    const renewal = (async () => {
+      try {
+        return await kv.update(key, copy.holder.owner, lease.revision, requestTimeoutMs);
+      } catch (error) {
+        if (!lostRace(error)) throw error;
+        // A renewal that timed out on our side may have been written all the same: the lease is
+        // still ours at a newer revision. Anything else means it aged out and may be someone else's.
+        const entry = await kv.get(key);
+        if (entry === null || entry.operation !== 'PUT' || entry.string() !== copy.holder.owner) throw error;
+        return kv.update(key, copy.holder.owner, entry.revision, requestTimeoutMs);
+      }
+    })();
     lease.renewal = renewal;
     try {
       lease.revision = await renewal;
       lease.renewedAt = Date.now();
     } catch (error) {
       if (lostRace(error)) {
-        // It aged out (this process stalled, or the server lost it) and may be someone else's now.
         await lose(copy, partition, lease);
       } else if (Date.now() - lease.renewedAt > fenceAfterMs) {
         report(`renewing ${leaseKey(copy.holder.group, partition)}`, error);
