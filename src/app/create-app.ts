@@ -317,6 +317,7 @@ async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters
       busUrl: config.bus.url,
       namespace: config.namespace,
       partitions: config.partitions,
+      poolSize: config.postgresPoolSize,
       onTransportError: (error) => logger.warn({ err: error }, 'NATS transport background failure'),
       onRelayError: (error) => logger.warn({ err: error }, 'outbox relay round failed; retrying'),
     });

@@ -36,6 +36,8 @@ export interface DistributedAdaptersOptions {
   /** ORDERFLOW_NAMESPACE: the PostgreSQL schema and the prefix of every stream, subject and consumer. */
   namespace: string;
   partitions: number;
+  /** Connections of the event store's pool (ORDERFLOW_POSTGRES_POOL_SIZE). */
+  poolSize?: number;
   onTransportError?: (error: Error) => void;
   onRelayError?: (error: Error) => void;
 }
@@ -47,7 +49,11 @@ export interface DistributedAdaptersOptions {
  */
 export function createDistributedAdapters(options: DistributedAdaptersOptions): DistributedAdapters {
   const schema = options.namespace;
-  const store = createPostgresEventStore({ url: options.storeUrl, schema });
+  const store = createPostgresEventStore({
+    url: options.storeUrl,
+    schema,
+    ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
+  });
   const outbox = createPostgresOutbox({ url: options.storeUrl, schema });
   const deadLetters = createPostgresDeadLetterStore({ url: options.storeUrl, schema });
   const transport = createNatsTransport({

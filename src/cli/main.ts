@@ -96,7 +96,11 @@ async function start(options: { roles?: string; demoTraffic?: boolean }): Promis
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  console.log(`Orderflow listening on ${url} (embedded, data in ${config.dataDir})`);
+  const where =
+    config.store.kind === 'postgres'
+      ? `distributed, namespace ${config.namespace}, roles ${roles.join(',')}`
+      : `embedded, data in ${config.dataDir}`;
+  console.log(`Orderflow listening on ${url} (${where})`);
   if (demo !== undefined) console.log('Placing demo orders every 2 s (--demo-traffic)');
 }
 

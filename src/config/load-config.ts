@@ -97,6 +97,12 @@ export interface AppConfig {
   readonly namespace: string;
   /** `ORDERFLOW_PARTITIONS`: partitions per consumer group; fixed for the life of a deployment. @default 16 */
   readonly partitions: number;
+  /**
+   * `ORDERFLOW_POSTGRES_POOL_SIZE`: connections of the event store's pool, per process (distributed
+   * mode). Each process holds about this many plus 5 (notifications, outbox relay, dead letters).
+   * @default 10
+   */
+  readonly postgresPoolSize: number;
   /** `ORDERFLOW_SQLITE_SYNCHRONOUS`. @default 'FULL' */
   readonly sqliteSynchronous: SqliteSynchronous;
   /** `ORDERFLOW_LOG_LEVEL`. @default 'info' */
@@ -237,6 +243,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
     problems,
   );
 
+  const postgresPoolSize = readInteger(
+    read('ORDERFLOW_POSTGRES_POOL_SIZE'),
+    'ORDERFLOW_POSTGRES_POOL_SIZE',
+    10,
+    1,
+    1_000,
+    problems,
+  );
+
   const synchronousText = (read('ORDERFLOW_SQLITE_SYNCHRONOUS') ?? 'FULL').toUpperCase();
   const sqliteSynchronous = oneOf(SQLITE_SYNCHRONOUS_MODES, synchronousText);
   if (sqliteSynchronous === undefined) {
@@ -371,6 +386,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     notifications,
     namespace,
     partitions,
+    postgresPoolSize,
     sqliteSynchronous,
     logLevel,
     fraud,

@@ -272,6 +272,8 @@ describe.runIf(runs)('distributed mode under faults: 8 processes, SIGKILLs and a
       ...distributedEnv(namespace, nats.url),
       ORDERFLOW_CARRIER_DELAY_MS: '200',
       ORDERFLOW_VENDOR_WEBHOOK_URL: receiver.url,
+      // Eight processes share PostgreSQL's 100 connections with the suites running beside this one.
+      ORDERFLOW_POSTGRES_POOL_SIZE: '3',
     });
     await cluster.startAll();
     mark('8 processes ready');
