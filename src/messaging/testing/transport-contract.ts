@@ -125,17 +125,17 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       const received: Received[] = [];
       await record(transport, group, [type], { label: 'a' }, received);
       await record(transport, group, [type], { label: 'b' }, received);
-      // In waves: a transport that shares a group by partition (leases) needs a moment to hand half
-      // of them to the copy that joined second. Bounded: at most 40 waves.
+      // In waves: a transport that shares a group by partition (leases) needs a few seconds to hand
+      // half of them to the copy that joined second. Bounded: at most 150 waves (about 15 s).
       const messages: Envelope[] = [];
       const tookPart = () => new Set(received.map((r) => r.subscription)).size === 2;
-      for (let wave = 0; wave < 40 && (wave < 10 || !tookPart()); wave++) {
+      for (let wave = 0; wave < 150 && (wave < 10 || !tookPart()); wave++) {
         const batch = Array.from({ length: 20 }, (_, i) =>
           testMessage(type, `order-${wave}-${i}`, { wave, i }),
         );
         messages.push(...batch);
         await transport.publish(batch);
-        await sleep(50);
+        await sleep(100);
       }
 
       await waitFor(() => new Set(idsOf(received)).size === messages.length, 'every message to be handled');

@@ -126,10 +126,12 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 /** Names used in subjects and consumer names: one subject token, no `.`, `*`, `>` or spaces. */
 const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 /**
- * How long a fetch waits on the server for messages (the client's minimum); heartbeats every half of
- * it detect a dead link. It bounds how long a release waits for a fetch to end.
+ * How long a fetch waits on the server for messages; heartbeats every half of it detect a dead link.
+ * It bounds how long a release waits for a fetch to end. Not shorter: with eight processes on two
+ * cores, 1 s fetches (500 ms heartbeats) missed heartbeats all the time, and every missed heartbeat
+ * ends a fetch and strands what was on its way until ack_wait.
  */
-const FETCH_EXPIRES_MS = 1_000;
+const FETCH_EXPIRES_MS = 5_000;
 const FETCH_MAX_MESSAGES = 256;
 /** Pause after a failed fetch, growing with each failure in a row up to the maximum. */
 const PULL_RETRY_MS = 250;
@@ -488,6 +490,9 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
   }
 
   async function acquirePartition(subscription: SubscriptionRuntime, partition: number): Promise<void> {
+    // Taken again while its release (after a lost lease) is still running: start after it, or the
+    // release would remove the new loops' entry and leave a held partition that nobody pulls.
+    await subscription.partitions.get(partition)?.releasing;
     if (!subscription.active || subscription.partitions.has(partition)) return;
     const part: PartitionRuntime = { loops: [] };
     subscription.partitions.set(partition, part);
