@@ -43,6 +43,12 @@ export interface Reservation {
 export interface Shipment {
   readonly shipmentId: string;
   readonly status: 'allocated' | 'dispatched' | 'delivered';
+  /**
+   * Delivered, but its ShipmentDispatched has not been handled yet: its stock is not committed and
+   * (first dispatch) the payment not captured. A message redelivered after a broker or process
+   * failure can come back behind later ones, so the saga waits for it before it completes.
+   */
+  readonly awaitingDispatch?: true;
 }
 
 /** Statuses of a line whose units may be held by inventory: a compensation releases them. */
@@ -108,7 +114,42 @@ export function allAllocated(data: OrderSagaData): boolean {
   return data.shipmentCount !== null && data.shipments.length >= data.shipmentCount;
 }
 
+/** ShipmentDelivered: delivered, and still awaiting its dispatch if that was not seen first. */
+export function withDelivery(data: OrderSagaData, shipmentId: string): readonly Shipment[] {
+  const existing = data.shipments.find((shipment) => shipment.shipmentId === shipmentId);
+  if (existing === undefined) {
+    return [...data.shipments, { shipmentId, status: 'delivered', awaitingDispatch: true }];
+  }
+  if (existing.status === 'delivered') return data.shipments;
+  const next: Shipment =
+    existing.status === 'dispatched'
+      ? { shipmentId, status: 'delivered' }
+      : { shipmentId, status: 'delivered', awaitingDispatch: true };
+  return data.shipments.map((shipment) => (shipment === existing ? next : shipment));
+}
+
+/**
+ * ShipmentDispatched: dispatched (or, after an early delivery, no longer awaiting its dispatch).
+ * The same array when it changes nothing (a repeated dispatch).
+ */
+export function withDispatch(data: OrderSagaData, shipmentId: string): readonly Shipment[] {
+  const existing = data.shipments.find((shipment) => shipment.shipmentId === shipmentId);
+  if (existing === undefined) return [...data.shipments, { shipmentId, status: 'dispatched' }];
+  if (existing.status === 'allocated') {
+    return data.shipments.map((shipment) =>
+      shipment === existing ? { shipmentId, status: 'dispatched' as const } : shipment,
+    );
+  }
+  if (existing.awaitingDispatch === true) {
+    return data.shipments.map((shipment) =>
+      shipment === existing ? { shipmentId, status: 'delivered' as const } : shipment,
+    );
+  }
+  return data.shipments;
+}
+
 export function allDelivered(data: OrderSagaData): boolean {
+  if (data.shipments.some((shipment) => shipment.awaitingDispatch === true)) return false;
   return (
     data.shipmentCount !== null &&
     data.shipments.filter((shipment) => shipment.status === 'delivered').length >= data.shipmentCount

@@ -89,6 +89,8 @@ import {
   paymentIdOf,
   reservationIdOf,
   withReservation,
+  withDelivery,
+  withDispatch,
   withShipment,
   type OrderSagaData,
   type Reservation,
@@ -119,7 +121,9 @@ import {
  *    then OrderDelivered is recorded and the saga completes.
  *
  * Whatever the step, a ShipmentDispatched sends CommitStock for each of its reservations and, on the
- * first dispatch, CapturePayment of the order's total. A reservation that expires before it is
+ * first dispatch, CapturePayment of the order's total. A ShipmentDelivered seen before its
+ * ShipmentDispatched (a redelivery after a failure can overtake) does not complete the saga until
+ * that dispatch arrives. A reservation that expires before it is
  * confirmed (StockReleased `expired`) rejects the order `timeout`. A CancelOrder before any dispatch
  * fails the saga with `customer_request` (shipments cancelled, payment voided, stock released, then
  * OrderCancelled); after a dispatch, or once the order ended or is ending, it is refused.
@@ -474,11 +478,27 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
             data: OrderSagaData,
             reply: ShipmentDeliveredData,
           ): StepReply<OrderSagaData> => {
-            const shipments = withShipment(data, reply.shipmentId, 'delivered');
+            const shipments = withDelivery(data, reply.shipmentId);
             if (shipments === data.shipments) return IGNORED;
             return {
               outcome: allDelivered({ ...data, shipments }) ? 'completed' : 'progressed',
               data: { shipments },
+            };
+          },
+          // Usually seen before any delivery (then through `on`); here when a redelivery put it
+          // behind its own ShipmentDelivered: the saga waited for it to commit the stock.
+          [ShipmentDispatched.type]: (
+            data: OrderSagaData,
+            reply: ShipmentDispatchedData,
+            { view }: ReplyContext,
+          ): StepReply<OrderSagaData> => {
+            const observed = dispatched(data, reply, view);
+            if (observed.data === undefined) return IGNORED;
+            const next = { ...data, ...observed.data };
+            return {
+              outcome: allDelivered(next) ? 'completed' : 'progressed',
+              data: observed.data,
+              ...(observed.effects !== undefined ? { effects: observed.effects } : {}),
             };
           },
         },
@@ -528,7 +548,7 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
         { view }: ReplyContext,
       ) => {
         if (isOver(view)) return {};
-        const shipments = withShipment(data, reply.shipmentId, 'delivered');
+        const shipments = withDelivery(data, reply.shipmentId);
         return shipments === data.shipments ? {} : { data: { shipments } };
       },
       [CancelOrder.type]: (
@@ -581,7 +601,7 @@ function dispatched(
   view: SagaView,
 ): Observation<OrderSagaData> {
   if (isOver(view)) return {};
-  const shipments = withShipment(data, reply.shipmentId, 'dispatched');
+  const shipments = withDispatch(data, reply.shipmentId);
   if (shipments === data.shipments) return {};
   const send: SagaCommand[] = [];
   for (const reservationId of reply.reservationIds) {

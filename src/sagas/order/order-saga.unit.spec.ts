@@ -412,6 +412,57 @@ describe('order saga: happy path', () => {
     expect(eventTypes(both)).toEqual(['StepCompleted', 'SagaCompleted']);
     expect(both.record.map((fact) => fact.type)).toEqual(['OrderDelivered']);
   });
+  it('waits for a dispatch that a redelivery put behind its delivery, then commits the stock, captures and completes', () => {
+    const order = placed([TENT, KETTLE]);
+    const saga = orderSaga(order);
+    saga.start();
+    saga.receive('inventory.StockReserved', replies.stockReserved(order, 0));
+    saga.receive('inventory.StockReserved', replies.stockReserved(order, 1));
+    saga.receive('payments.FraudAssessed', replies.fraud('accept'));
+    saga.receive('payments.PaymentAuthorized', replies.authorized(order));
+    saga.receive('inventory.ReservationConfirmed', replies.reservationConfirmed(order, 0));
+    saga.receive('inventory.ReservationConfirmed', replies.reservationConfirmed(order, 1));
+    saga.receive('fulfillment.ShipmentAllocated', replies.allocated(order, 'northwind', 2));
+    saga.receive('fulfillment.ShipmentAllocated', replies.allocated(order, 'kettle', 2));
+    saga.receive('fulfillment.ShipmentDispatched', replies.dispatched(order, 'kettle'));
+    saga.receive('fulfillment.ShipmentDelivered', replies.delivered('kettle'));
+
+    // Northwind's delivery overtook its dispatch: every shipment is delivered, yet not complete.
+    const early = saga.receive('fulfillment.ShipmentDelivered', replies.delivered('northwind'));
+    expect(eventTypes(early)).toEqual(['StepProgressed']);
+    expect(early.record).toEqual([]);
+
+    const late = saga.receive('fulfillment.ShipmentDispatched', replies.dispatched(order, 'northwind'));
+    expect(late.send).toEqual([
+      expect.objectContaining({ type: 'inventory.CommitStock', partitionKey: 'NW-TENT-2P' }),
+    ]);
+    expect(eventTypes(late)).toEqual(['StepCompleted', 'SagaCompleted']);
+    expect(late.record.map((fact) => fact.type)).toEqual(['OrderDelivered']);
+  });
+
+  it('captures on a dispatch that arrives after the only delivery', () => {
+    const order = placed([TENT]);
+    const saga = orderSaga(order);
+    saga.start();
+    saga.receive('inventory.StockReserved', replies.stockReserved(order, 0));
+    saga.receive('payments.FraudAssessed', replies.fraud('accept'));
+    saga.receive('payments.PaymentAuthorized', replies.authorized(order));
+    saga.receive('inventory.ReservationConfirmed', replies.reservationConfirmed(order, 0));
+    saga.receive('fulfillment.ShipmentAllocated', replies.allocated(order, 'northwind', 1));
+    expect(eventTypes(saga.receive('fulfillment.ShipmentDelivered', replies.delivered('northwind')))).toEqual(
+      ['StepProgressed'],
+    );
+    const late = saga.receive('fulfillment.ShipmentDispatched', replies.dispatched(order, 'northwind'));
+    expect(sentTypes(late)).toEqual(['inventory.CommitStock', 'payments.CapturePayment']);
+    expect(eventTypes(late)).toEqual(['StepCompleted', 'SagaCompleted']);
+    // A repeated dispatch after completion changes nothing.
+    expect(
+      saga.receive('fulfillment.ShipmentDispatched', replies.dispatched(order, 'northwind')),
+    ).toMatchObject({
+      events: [],
+      send: [],
+    });
+  });
 });
 
 describe('order saga: rejections', () => {
