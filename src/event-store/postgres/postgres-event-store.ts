@@ -17,8 +17,14 @@ import {
   type SubscriptionOptions,
   type UnitOfWork,
 } from '../event-store.ts';
-import { describeExpectedVersion, matchesExpectedVersion } from '../expected-version.ts';
-import { SCHEMA_NAME, quoteIdentifier, schemaSql } from './postgres-schema.ts';
+import { describeExpectedVersion } from '../expected-version.ts';
+import {
+  COMMIT_FUNCTION,
+  DUPLICATE_INBOX_SQLSTATE,
+  SCHEMA_NAME,
+  quoteIdentifier,
+  schemaSql,
+} from './postgres-schema.ts';
 
 export interface PostgresEventStoreOptions {
   /** Connection string, e.g. `postgres://postgres@127.0.0.1:5432/orderflow`. */
@@ -44,11 +50,19 @@ export interface PostgresEventStoreOptions {
    */
   pollIntervalMs?: number;
   /**
-   * Test hook: runs inside every unit's transaction just before COMMIT; throwing rolls the unit back.
-   * Used by the gap-safety test to hold transactions open and abort some. Never set in production.
+   * Test hook: runs inside every commit transaction (one group of units) just before COMMIT;
+   * throwing rolls the group back and fails its units with that error. Setting it makes commits run
+   * in an explicit BEGIN … COMMIT instead of a single autocommit statement. Used by the gap-safety
+   * test to hold transactions open and abort some. Never set in production.
    * @default undefined
    */
   beforeCommit?: () => Promise<void>;
+  /**
+   * Group commits in flight at once, each on its own pooled connection. Units committed while that
+   * many are in flight wait and then go together in the next group (one round trip, one transaction).
+   * @default min(2, poolSize)
+   */
+  maxConcurrentCommits?: number;
 }
 
 export interface PostgresEventStore extends EventStore {
@@ -76,16 +90,6 @@ interface EventRow {
   time: Date;
 }
 
-interface PendingEvent {
-  streamId: string;
-  version: number;
-  id: string;
-  type: string;
-  data: string;
-  metadata: string | null;
-  correlationId: string | null;
-}
-
 const EVENT_COLUMNS = 'position, stream_id, version, id, type, data, metadata, time';
 const DEFAULT_READ_ALL_MAX = 1_000;
 const DEFAULT_BATCH_SIZE = 500;
@@ -93,9 +97,11 @@ const FIRST_RETRY_DELAY_MS = 200;
 const MAX_RETRY_DELAY_MS = 10_000;
 // How long readAll waits for in-flight transactions that hold back already committed events.
 const READ_ALL_SETTLE_MS = 2_000;
-// NOTIFY payloads are limited to 8000 bytes; keep a margin.
-const MAX_NOTIFY_PAYLOAD = 7_000;
 const EMPTY: readonly never[] = [];
+const SEQUENCER_UNLOCK = 'SELECT pg_advisory_unlock(hashtext($1), 0)';
+// A group commit takes at most this many units and this much JSON (characters).
+const MAX_GROUP_UNITS = 100;
+const MAX_GROUP_BYTES = 1_000_000;
 
 /**
  * The distributed-mode event store on PostgreSQL.
@@ -115,6 +121,13 @@ const EMPTY: readonly never[] = [];
  * (the "sequencer") released right after the statement, long before COMMIT. Proof sketch in
  * docs/postgres.md. Readers never block writers; a long transaction anywhere on the server delays
  * catch-up readers (never makes them skip).
+ *
+ * Commits. All of it runs server-side, in the commit function `commit_units_v1` that the migration
+ * (re)creates (postgres-schema.ts): one statement per transaction, in autocommit, so one round trip.
+ * Units committed while `maxConcurrentCommits` such calls are in flight are grouped into the next
+ * call (group commit: one transaction and one WAL flush for all), each unit still succeeding or
+ * failing on its own. A group's events are written by ONE insert under the sequencer, which assigns
+ * the group transaction's xid, so the argument above holds for groups as for single units.
  */
 export function createPostgresEventStore(options: PostgresEventStoreOptions): PostgresEventStore {
   const { url, schema } = options;
@@ -131,6 +144,14 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
       ERROR_CODES.CONFIG_INVALID,
       'validation',
       'postgres event store: poolSize must be ≥ 1',
+    );
+  }
+  const maxConcurrentCommits = options.maxConcurrentCommits ?? Math.min(2, poolSize);
+  if (!Number.isInteger(maxConcurrentCommits) || maxConcurrentCommits < 1) {
+    throw new AppError(
+      ERROR_CODES.CONFIG_INVALID,
+      'validation',
+      'postgres event store: maxConcurrentCommits must be ≥ 1',
     );
   }
   const now = options.now ?? (() => new Date());
@@ -281,267 +302,268 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
 
   // ---------------------------------------------------------------- commit
 
-  async function commitUnit(unit: UnitOfWork): Promise<CommitResult> {
+  /** What the commit function returns for a group (see postgres-schema.ts). */
+  interface GroupRow {
+    outcomes: ('ok' | 'duplicate' | 'conflict')[];
+    conflict_appends: (number | null)[];
+    conflict_actuals: (string | null)[];
+    next_versions: string[];
+    last_positions: string[];
+    written: boolean[];
+    written_ids: string[] | null;
+  }
+
+  /** A unit waiting for (or in) a group commit. */
+  interface QueuedUnit {
+    unit: UnitOfWork;
+    /** The unit's JSON for the commit function. */
+    text: string;
+    /** Its events, in order, for the local listeners (only those written are told). */
+    events: (CommittedEvent & { id: string })[];
+    /** Earliest later timer (Infinity when none), for the local listeners. */
+    earliest: number;
+    /** Retried alone after its group failed as a whole. */
+    solo: boolean;
+    resolve(result: CommitResult): void;
+    reject(error: unknown): void;
+  }
+
+  const commitStatement = `SELECT * FROM ${s}.${COMMIT_FUNCTION}($1::jsonb)`;
+  // Prepared once per pooled connection (the function's own statements are planned once too).
+  const commitStatementName = `orderflow_commit_${schema}`;
+  const queue: QueuedUnit[] = [];
+  let committing = 0;
+
+  /**
+   * Queues a unit for the next group commit. Units wait only while `maxConcurrentCommits` groups
+   * are already in flight; then everything queued meanwhile (up to MAX_GROUP_UNITS units and
+   * MAX_GROUP_BYTES of JSON) goes in one call: one round trip, one transaction, one WAL flush.
+   */
+  function commitUnit(unit: UnitOfWork): Promise<CommitResult> {
+    const prepared = prepareUnit(unit);
+    return new Promise<CommitResult>((resolve, reject) => {
+      queue.push({ ...prepared, unit, solo: false, resolve, reject });
+      pump();
+    });
+  }
+
+  function pump(): void {
+    while (committing < maxConcurrentCommits && queue.length > 0) {
+      const first = queue.shift()!;
+      const group = [first];
+      let bytes = first.text.length;
+      while (
+        !first.solo &&
+        group.length < MAX_GROUP_UNITS &&
+        queue.length > 0 &&
+        !queue[0]!.solo &&
+        bytes + queue[0]!.text.length <= MAX_GROUP_BYTES
+      ) {
+        const next = queue.shift()!;
+        bytes += next.text.length;
+        group.push(next);
+      }
+      committing++;
+      void commitGroup(group).finally(() => {
+        committing--;
+        pump();
+      });
+    }
+  }
+
+  /**
+   * The unit as JSON for the commit function: `at` (ISO time), `inbox` {c, m}, `appends`
+   * [{s: streamId, x: expected version}], `events` [{a: 1-based append index, id, type, data, meta,
+   * corr}], `messages` [{id, type, env}] (with the timers already due), `cancel` [ids], `later`
+   * [{due, id, env}] with `sp` (the scheduled NOTIFY payload), `checkpoint` {id, pos}. Empty parts are
+   * left out. Throws (before anything is queued) if the unit cannot be serialized.
+   */
+  function prepareUnit(unit: UnitOfWork): Pick<QueuedUnit, 'text' | 'events' | 'earliest'> {
     const at = now();
     const nowMs = at.getTime();
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    let sequencerHeld = false;
-    let open = false;
+    const appends = unit.appends ?? EMPTY;
+    const payload: Record<string, unknown> = { at: at.toISOString() };
+    const inbox = unit.inbox;
+    if (inbox !== undefined) payload.inbox = { c: inbox.consumer, m: inbox.messageId };
+    const events: QueuedUnit['events'] = [];
+    if (appends.length > 0) {
+      payload.appends = appends.map((append) => ({ s: append.streamId, x: append.expectedVersion ?? 'any' }));
+      const wire: unknown[] = [];
+      appends.forEach((append, index) => {
+        for (const event of append.events) {
+          const id = event.id ?? uuidv7();
+          const correlationId = event.metadata?.correlationId;
+          const corr = typeof correlationId === 'string' ? correlationId : undefined;
+          // `data` left out by JSON.stringify (undefined, a function) is stored as JSON null.
+          wire.push({ a: index + 1, id, type: event.type, data: event.data, meta: event.metadata, corr });
+          events.push({
+            id,
+            streamId: append.streamId,
+            type: event.type,
+            ...(corr !== undefined ? { correlationId: corr } : {}),
+          });
+        }
+      });
+      if (wire.length > 0) payload.events = wire;
+    }
+    const messages: Envelope[] = [...(unit.messages ?? EMPTY)];
+    let earliest = Infinity;
+    const later: ScheduledMessage[] = [];
+    for (const scheduled of unit.schedule ?? EMPTY) {
+      if (scheduled.dueAt <= nowMs) messages.push(scheduled.message);
+      else {
+        later.push(scheduled);
+        earliest = Math.min(earliest, scheduled.dueAt);
+      }
+    }
+    if (messages.length > 0) payload.messages = messages.map((m) => ({ id: m.id, type: m.type, env: m }));
+    const cancelled = unit.cancelScheduled;
+    if (cancelled !== undefined && cancelled.length > 0) payload.cancel = cancelled;
+    if (later.length > 0) {
+      payload.later = later.map((m) => ({ due: m.dueAt, id: m.message.id, env: m.message }));
+      payload.sp = JSON.stringify({ o: origin, d: earliest });
+    }
+    const checkpoint = unit.checkpoint;
+    if (checkpoint !== undefined)
+      payload.checkpoint = { id: checkpoint.subscriptionId, pos: checkpoint.position };
+    return { text: JSON.stringify(payload), events, earliest };
+  }
+
+  /**
+   * Commits a group in one call; settles every unit of it, never throws. Without the test hook the
+   * statement runs in autocommit (it is the transaction); with it, in BEGIN … hook … COMMIT, the hook
+   * running once for the group. An error from the server means the whole call was rolled back: a
+   * group is then retried unit by unit (each alone), so that one unit's failure is its own.
+   */
+  async function commitGroup(group: QueuedUnit[]): Promise<void> {
+    let client: pg.PoolClient;
     try {
-      await client.query('BEGIN');
-      open = true;
-      const inbox = unit.inbox;
-      // Cheap early check; the INSERT below (after the events) is the race-free one.
-      if (inbox !== undefined) {
-        const seen = await client.query(`SELECT 1 FROM ${s}.inbox WHERE consumer = $1 AND message_id = $2`, [
-          inbox.consumer,
-          inbox.messageId,
-        ]);
-        if (seen.rowCount !== 0) {
-          await client.query('ROLLBACK');
-          open = false;
-          return { duplicate: true, appends: [] };
+      client = await pool.connect();
+    } catch (error) {
+      for (const queued of group) queued.reject(translateError(error, queued.unit));
+      return;
+    }
+    let broken: Error | undefined;
+    // The pool listens for errors of idle clients only: a connection that dies while this one is
+    // checked out (server restart, pg_terminate_backend) must not crash the process.
+    const onError = (error: Error): void => {
+      broken ??= error;
+    };
+    client.on('error', onError);
+    let open = false;
+    let statementFailed = false;
+    try {
+      const text = `{"o":${JSON.stringify(origin)},"units":[${group.map((queued) => queued.text).join(',')}]}`;
+      const call = async (): Promise<GroupRow> => {
+        try {
+          const result = await client.query<GroupRow>({
+            name: commitStatementName,
+            text: commitStatement,
+            values: [text],
+          });
+          return result.rows[0]!;
+        } catch (error) {
+          statementFailed = true;
+          throw error;
         }
-      }
-
-      const appends = unit.appends ?? EMPTY;
-      const results: AppendResult[] = [];
-      const committed: CommittedEvent[] = [];
-      const withEvents = appends.filter((append) => append.events.length > 0);
-      if (withEvents.length > 0) {
-        const streamIds = [...new Set(withEvents.map((append) => append.streamId))];
-        // Per-stream locks, taken in hash order (no deadlock between units touching several
-        // streams). Advisory, so they do not assign a transaction id (see the sequencer below).
-        await client.query(
-          `SELECT pg_advisory_xact_lock(hashtext($1), h)
-             FROM (SELECT DISTINCT hashtext(id) AS h FROM unnest($2::text[]) AS id ORDER BY 1) AS locks`,
-          [lockKeys.streams, streamIds],
-        );
-        const versions = new Map<string, number>();
-        for (const row of (
-          await client.query<{ stream_id: string; version: string }>(
-            `SELECT stream_id, version FROM ${s}.streams WHERE stream_id = ANY($1::text[])`,
-            [streamIds],
-          )
-        ).rows) {
-          versions.set(row.stream_id, Number(row.version));
-        }
-        const callerIds = withEvents.flatMap((append) =>
-          append.events.flatMap((event) => (event.id === undefined ? [] : [event.id])),
-        );
-        const stored = new Map<string, { position: number; version: number }>();
-        if (callerIds.length > 0) {
-          for (const row of (
-            await client.query<{ id: string; position: string; version: string }>(
-              `SELECT id, position, version FROM ${s}.events WHERE id = ANY($1::text[])`,
-              [callerIds],
-            )
-          ).rows) {
-            stored.set(row.id, { position: Number(row.position), version: Number(row.version) });
-          }
-        }
-
-        const pending: PendingEvent[] = [];
-        const pendingOf: { index: number; first: number; count: number }[] = [];
-        for (let index = 0; index < appends.length; index++) {
-          const append = appends[index]!;
-          const planned = planAppend(append, versions, stored, pending);
-          results.push(planned.result);
-          if (planned.count > 0) {
-            pendingOf.push({ index, first: pending.length - planned.count, count: planned.count });
-            versions.set(append.streamId, planned.result.nextVersion);
-          }
-        }
-
-        if (pending.length > 0) {
-          // The sequencer: this transaction's xid is assigned by this INSERT (its first write),
-          // and its positions drawn, while no other writer does the same.
-          await client.query('SELECT pg_advisory_lock(hashtext($1), 0)', [lockKeys.sequencer]);
-          sequencerHeld = true;
-          let inserted: { id: string; position: string }[];
-          try {
-            inserted = (
-              await client.query<{ id: string; position: string }>(
-                `INSERT INTO ${s}.events (stream_id, version, id, type, data, metadata, correlation_id, time)
-                 SELECT e.stream_id, e.version, e.id, e.type, e.data::jsonb, e.metadata::jsonb, e.correlation_id, $8
-                   FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-                        WITH ORDINALITY AS e(stream_id, version, id, type, data, metadata, correlation_id, n)
-                  ORDER BY e.n
-                 RETURNING id, position`,
-                [
-                  pending.map((e) => e.streamId),
-                  pending.map((e) => e.version),
-                  pending.map((e) => e.id),
-                  pending.map((e) => e.type),
-                  pending.map((e) => e.data),
-                  pending.map((e) => e.metadata),
-                  pending.map((e) => e.correlationId),
-                  at,
-                ],
-              )
-            ).rows;
-          } catch (error) {
-            // The transaction is aborted: roll back first, then the session lock can be released.
-            await client.query('ROLLBACK');
-            open = false;
-            throw error;
-          } finally {
-            await client.query('SELECT pg_advisory_unlock(hashtext($1), 0)', [lockKeys.sequencer]);
-            sequencerHeld = false;
-          }
-          const positions = new Map(inserted.map((row) => [row.id, Number(row.position)]));
-          for (const { index, first, count } of pendingOf) {
-            const result = results[index]!;
-            result.lastPosition = positions.get(pending[first + count - 1]!.id) ?? -1;
-          }
-          for (const event of pending) {
-            committed.push({
-              streamId: event.streamId,
-              type: event.type,
-              ...(event.correlationId !== null ? { correlationId: event.correlationId } : {}),
-            });
-          }
-          const touched = [...new Set(pending.map((e) => e.streamId))];
-          await client.query(
-            `INSERT INTO ${s}.streams (stream_id, version) SELECT * FROM unnest($1::text[], $2::bigint[])
-             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version`,
-            [touched, touched.map((id) => versions.get(id)!)],
-          );
-        }
+      };
+      let row: GroupRow;
+      let hookError: unknown;
+      if (options.beforeCommit === undefined) {
+        row = await call();
       } else {
-        for (const append of appends) {
-          // An empty append writes nothing but still checks its expected version.
-          const rows = await client.query<{ version: string }>(
-            `SELECT version FROM ${s}.streams WHERE stream_id = $1`,
-            [append.streamId],
-          );
-          const current = rows.rows[0] === undefined ? NO_STREAM_VERSION : Number(rows.rows[0].version);
-          const expected = append.expectedVersion ?? 'any';
-          if (!matchesExpectedVersion(expected, current)) {
-            throw new ConcurrencyError(append.streamId, describeExpectedVersion(expected), current);
+        await client.query('BEGIN');
+        open = true;
+        row = await call();
+        const writes = row.outcomes.includes('ok');
+        if (writes) {
+          try {
+            await options.beforeCommit();
+          } catch (error) {
+            hookError = error ?? new Error('beforeCommit failed');
           }
-          results.push({ nextVersion: current, lastPosition: -1, written: false });
         }
+        await client.query(writes && hookError === undefined ? 'COMMIT' : 'ROLLBACK');
+        open = false;
       }
-
-      if (inbox !== undefined) {
-        // Waits for a concurrent unit holding the same mark; no row means it committed first.
-        const marked = await client.query(
-          `INSERT INTO ${s}.inbox (consumer, message_id, handled_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-          [inbox.consumer, inbox.messageId, at],
-        );
-        if (marked.rowCount === 0) {
-          await client.query('ROLLBACK');
-          open = false;
-          return { duplicate: true, appends: [] };
-        }
-      }
-
-      const messages: Envelope[] = [...(unit.messages ?? EMPTY)];
-      let earliest = Infinity;
-      const later: ScheduledMessage[] = [];
-      for (const scheduled of unit.schedule ?? EMPTY) {
-        if (scheduled.dueAt <= nowMs) messages.push(scheduled.message);
-        else {
-          later.push(scheduled);
-          earliest = Math.min(earliest, scheduled.dueAt);
-        }
-      }
-      if (messages.length > 0) {
-        await client.query(
-          `INSERT INTO ${s}.outbox (id, type, envelope)
-           SELECT m.id, m.type, m.envelope::jsonb
-             FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS m(id, type, envelope, n)
-            ORDER BY m.n`,
-          [messages.map((m) => m.id), messages.map((m) => m.type), messages.map((m) => JSON.stringify(m))],
-        );
-      }
-      const cancelled = unit.cancelScheduled;
-      if (cancelled !== undefined && cancelled.length > 0) {
-        await client.query(`DELETE FROM ${s}.scheduled_messages WHERE message_id = ANY($1::text[])`, [
-          cancelled,
-        ]);
-      }
-      if (later.length > 0) {
-        await client.query(
-          `INSERT INTO ${s}.scheduled_messages (due_at, envelope, message_id)
-           SELECT m.due_at, m.envelope::jsonb, m.id FROM unnest($1::bigint[], $2::text[], $3::text[]) AS m(due_at, envelope, id)`,
-          [
-            later.map((m) => m.dueAt),
-            later.map((m) => JSON.stringify(m.message)),
-            later.map((m) => m.message.id),
-          ],
-        );
-        await client.query('SELECT pg_notify($1, $2)', [
-          channels.scheduled,
-          JSON.stringify({ o: origin, d: earliest }),
-        ]);
-      }
-      const checkpoint = unit.checkpoint;
-      if (checkpoint !== undefined) {
-        await client.query(
-          `INSERT INTO ${s}.checkpoints (subscription_id, position, updated_at) VALUES ($1, $2, $3)
-           ON CONFLICT (subscription_id) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-          [checkpoint.subscriptionId, checkpoint.position, at],
-        );
-      }
-      if (committed.length > 0) {
-        await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [
-          channels.events,
-          notifyPayloads(committed),
-        ]);
-      }
-      if (options.beforeCommit !== undefined) await options.beforeCommit();
-      await client.query('COMMIT');
-      open = false;
-
-      if (committed.length > 0) {
-        wakeSubscriptions();
-        if (committedListeners.size > 0) emitCommitted(committed);
-      }
-      if (earliest !== Infinity) emitScheduled(earliest);
-      return { duplicate: false, appends: results };
+      settle(group, row, hookError);
     } catch (error) {
       if (open) {
         await client.query('ROLLBACK').catch((rollbackError: unknown) => {
           broken = ensureError(rollbackError);
         });
       }
-      if (sequencerHeld) broken ??= new Error('sequencer lock left held');
-      throw translateError(error, unit);
+      const code = (error as { code?: unknown }).code;
+      // A call that failed without an answer from the server (connection lost): its outcome is
+      // unknown, so it is neither retried nor is the connection reused.
+      if (statementFailed && !(error instanceof pg.DatabaseError)) broken ??= ensureError(error);
+      const rolledBack = statementFailed && error instanceof pg.DatabaseError && broken === undefined;
+      if (rolledBack && code !== DUPLICATE_INBOX_SQLSTATE) {
+        // The call may have failed inside the sequencer section (its INSERT), which leaves the
+        // session lock held (only the transaction was rolled back): release it. (A warning when it
+        // was not held; a connection that cannot is discarded, which releases it too.)
+        await client.query(SEQUENCER_UNLOCK, [lockKeys.sequencer]).catch((unlockError: unknown) => {
+          broken = ensureError(unlockError);
+        });
+      }
+      if (rolledBack && broken === undefined && group.length > 1) {
+        // Nothing of the group was written: each unit again, alone, ahead of newer ones.
+        queue.unshift(...group.map((queued) => ({ ...queued, solo: true })));
+        return;
+      }
+      for (const queued of group) {
+        if (rolledBack && code === DUPLICATE_INBOX_SQLSTATE) {
+          // A concurrent unit with the same inbox mark committed first; this one was rolled back.
+          queued.resolve({ duplicate: true, appends: [] });
+        } else {
+          queued.reject(translateError(error, queued.unit));
+        }
+      }
     } finally {
+      client.removeListener('error', onError);
       // A connection in an unknown state is discarded, never reused.
       client.release(broken);
     }
   }
 
-  function notifyPayloads(events: readonly CommittedEvent[]): string[] {
-    const payloads: string[] = [];
-    let batch: [string, string, string | null][] = [];
-    let size = 0;
-    const flush = (): void => {
-      if (batch.length > 0) payloads.push(JSON.stringify({ o: origin, e: batch }));
-      batch = [];
-      size = 0;
-    };
-    for (const event of events) {
-      const entry: [string, string, string | null] = [
-        event.streamId,
-        event.type,
-        event.correlationId ?? null,
-      ];
-      const entrySize = Buffer.byteLength(JSON.stringify(entry)) + 1;
-      if (size + entrySize > MAX_NOTIFY_PAYLOAD) flush();
-      // An entry too large on its own is dropped from the notification (the wake-up still happens).
-      if (entrySize <= MAX_NOTIFY_PAYLOAD) {
-        batch.push(entry);
-        size += entrySize;
+  /** Hands every unit of a committed (or, with hookError, rolled-back) group its result. */
+  function settle(group: readonly QueuedUnit[], row: GroupRow, hookError: unknown): void {
+    const writtenIds = new Set(row.written_ids ?? EMPTY);
+    if (hookError === undefined && writtenIds.size > 0) wakeSubscriptions();
+    let offset = 0;
+    group.forEach((queued, index) => {
+      const appends = queued.unit.appends ?? EMPTY;
+      const first = offset;
+      offset += appends.length;
+      const outcome = row.outcomes[index];
+      if (outcome === 'duplicate') {
+        queued.resolve({ duplicate: true, appends: [] });
+      } else if (outcome === 'conflict') {
+        const append = appends[row.conflict_appends[index] ?? 0]!;
+        queued.reject(
+          new ConcurrencyError(
+            append.streamId,
+            describeExpectedVersion(append.expectedVersion ?? 'any'),
+            Number(row.conflict_actuals[index] ?? NO_STREAM_VERSION),
+          ),
+        );
+      } else if (hookError !== undefined) {
+        queued.reject(hookError);
+      } else {
+        const results: AppendResult[] = appends.map((_, i) => ({
+          nextVersion: Number(row.next_versions[first + i]),
+          lastPosition: Number(row.last_positions[first + i]),
+          written: row.written[first + i] === true,
+        }));
+        // An id repeated within an append was written once: tell it once.
+        const committed = queued.events
+          .filter((event) => writtenIds.delete(event.id))
+          .map(({ id: _id, ...event }): CommittedEvent => event);
+        if (committed.length > 0 && committedListeners.size > 0) emitCommitted(committed);
+        if (queued.earliest !== Infinity) emitScheduled(queued.earliest);
+        queued.resolve({ duplicate: false, appends: results });
       }
-    }
-    flush();
-    if (payloads.length === 0) payloads.push(JSON.stringify({ o: origin, e: [] }));
-    return payloads;
+    });
   }
 
   function translateError(error: unknown, unit: UnitOfWork): Error {
@@ -771,66 +793,6 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     },
   };
   return store;
-}
-
-/** Checks one append against the locked stream versions and queues its new events. */
-function planAppend(
-  append: StreamAppend,
-  versions: ReadonlyMap<string, number>,
-  stored: ReadonlyMap<string, { position: number; version: number }>,
-  pending: PendingEvent[],
-): { result: AppendResult; count: number } {
-  const { streamId, events } = append;
-  const expected = append.expectedVersion ?? 'any';
-  const current = versions.get(streamId) ?? NO_STREAM_VERSION;
-  if (events.length === 0) {
-    if (!matchesExpectedVersion(expected, current)) {
-      throw new ConcurrencyError(streamId, describeExpectedVersion(expected), current);
-    }
-    return { result: { nextVersion: current, lastPosition: -1, written: false }, count: 0 };
-  }
-  // Every event already stored (a retry after a lost reply): report what the original append
-  // reported, whatever the version now.
-  let lastFound: { position: number; version: number } | undefined;
-  let storedCount = 0;
-  for (const event of events) {
-    const found = event.id === undefined ? undefined : stored.get(event.id);
-    if (found !== undefined) {
-      storedCount++;
-      lastFound = found;
-    }
-  }
-  if (storedCount === events.length && lastFound !== undefined) {
-    return {
-      result: { nextVersion: lastFound.version, lastPosition: lastFound.position, written: false },
-      count: 0,
-    };
-  }
-  if (!matchesExpectedVersion(expected, current)) {
-    throw new ConcurrencyError(streamId, describeExpectedVersion(expected), current);
-  }
-  let version = current;
-  const seen = new Set<string>();
-  let count = 0;
-  for (const event of events) {
-    if (event.id !== undefined) {
-      if (stored.has(event.id) || seen.has(event.id)) continue;
-      seen.add(event.id);
-    }
-    version++;
-    count++;
-    const correlationId = event.metadata?.correlationId;
-    pending.push({
-      streamId,
-      version,
-      id: event.id ?? uuidv7(),
-      type: event.type,
-      data: JSON.stringify(event.data) ?? 'null',
-      metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
-      correlationId: typeof correlationId === 'string' ? correlationId : null,
-    });
-  }
-  return { result: { nextVersion: version, lastPosition: -1, written: count > 0 }, count };
 }
 
 function toStoredEvent(row: EventRow): StoredEvent {
