@@ -94,6 +94,28 @@ describe.runIf(available)('PostgreSQL outbox + relay to JetStream', () => {
     await waitFor(async () => (await first.fetchUnpublished(10)).length === 0, 'rows marked published');
   });
 
+  it('prunes published rows past their retention, oldest first, and never an unpublished one', async () => {
+    const { store, first } = await setup();
+    const type = randomType();
+    await store.commit({ messages: [1, 2, 3].map((n) => testMessage(type, 'k', { n })) });
+    expect(await first.tryLead()).toBe(true);
+    const published = await first.fetchUnpublished(10);
+    expect(published).toHaveLength(3);
+    await first.markPublished(published.map((r) => r.seq));
+    await store.commit({ messages: [testMessage(type, 'k', { n: 4 })] });
+
+    // Within their retention: kept.
+    expect(await first.prunePublished(new Date(Date.now() - 60_000), 10)).toBe(0);
+    // Past it: deleted, in batches of the limit.
+    const later = new Date(Date.now() + 60_000);
+    expect(await first.prunePublished(later, 2)).toBe(2);
+    expect(await first.prunePublished(later, 2)).toBe(1);
+    expect(await first.prunePublished(later, 2)).toBe(0);
+    // The unpublished row is still there for the relay.
+    const left = await first.fetchUnpublished(10);
+    expect(left.map((r) => (r.message.data as { n: number }).n)).toEqual([4]);
+  });
+
   it('has one leader per schema; a standby takes over when the leader goes', async () => {
     const { store, transport, outbox, first } = await setup();
     const second = outbox();

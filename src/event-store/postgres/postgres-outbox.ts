@@ -16,6 +16,7 @@ export interface PostgresOutbox extends OutboxStore {
   start(): Promise<void>;
   tryLead(): Promise<boolean>;
   resign(): Promise<void>;
+  prunePublished(before: Date, limit: number): Promise<number>;
   /** Releases the lead and the connection. */
   close(): Promise<void>;
   /** The NOTIFY channel the outbox trigger signals on. */
@@ -172,6 +173,17 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): PostgresOu
       if (seqs.length === 0) return;
       const c = await leader();
       await c.query(`UPDATE ${s}.outbox SET published_at = now() WHERE seq = ANY($1::bigint[])`, [seqs]);
+    },
+
+    async prunePublished(before, limit) {
+      const c = await leader();
+      // Oldest first by primary key: published rows sit at the low end, so no index on published_at.
+      const result = await c.query(
+        `DELETE FROM ${s}.outbox WHERE seq IN (
+           SELECT seq FROM ${s}.outbox WHERE published_at IS NOT NULL AND published_at < $1 ORDER BY seq LIMIT $2)`,
+        [before, limit],
+      );
+      return result.rowCount ?? 0;
     },
 
     onAvailable(listener) {

@@ -33,15 +33,30 @@ export interface OutboxRelayOptions {
   standbyRetryMs?: number;
   /** Pause after a failed round (broker or database down) before trying again. @default 1000 */
   retryDelayMs?: number;
+  /**
+   * How long published rows stay in the outbox (for operators and investigations) before the
+   * leading relay deletes them. @default 3600000 (1 h)
+   */
+  retentionMs?: number;
+  /** How often the leading relay prunes published rows. @default 60000 */
+  pruneEveryMs?: number;
+  /** Clock for pruning. @default () => new Date() */
+  now?: () => Date;
   onError?: (error: Error) => void;
   /** Hears every published batch (tests, metrics). */
   onPublished?: (records: readonly OutboxRecord[]) => void;
 }
 
+const PRUNE_BATCH = 5_000;
+
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { outbox, transport } = options;
   const batchSize = options.batchSize ?? 500;
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const retentionMs = options.retentionMs ?? 3_600_000;
+  const pruneEveryMs = options.pruneEveryMs ?? 60_000;
+  const now = options.now ?? (() => new Date());
+  let prunedAt = 0;
   const standbyRetryMs = options.standbyRetryMs ?? 3_000;
   const retryDelayMs = options.retryDelayMs ?? 1_000;
   let running = false;
@@ -95,6 +110,23 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     await flush();
   }
 
+  /**
+   * Published rows would otherwise pile up for ever (every message of every order). Bounded per
+   * round (20 batches) so publishing never waits long; a failure is reported and tried next time.
+   */
+  async function pruneIfDue(): Promise<void> {
+    if (outbox.prunePublished === undefined || Date.now() - prunedAt < pruneEveryMs) return;
+    prunedAt = Date.now();
+    const before = new Date(now().getTime() - retentionMs);
+    try {
+      for (let round = 0; round < 20; round++) {
+        if ((await outbox.prunePublished(before, PRUNE_BATCH)) < PRUNE_BATCH) return;
+      }
+    } catch (error) {
+      options.onError?.(ensureError(error));
+    }
+  }
+
   async function runLoop(): Promise<void> {
     while (running) {
       try {
@@ -117,6 +149,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           leading = true;
         }
         pendingWake = false;
+        await pruneIfDue();
         const records = await outbox.fetchUnpublished(batchSize);
         if (records.length === 0) {
           await pause(pollIntervalMs);

@@ -13,9 +13,10 @@ function message(n: number): Envelope {
 
 /** An in-memory outbox with a lead that tests hand around. */
 function memoryOutbox(options: { lead?: () => boolean } = {}) {
-  const rows: (OutboxRecord & { published: boolean })[] = [];
+  const rows: (OutboxRecord & { published: boolean; publishedAt?: number })[] = [];
   const listeners = new Set<() => void>();
   let failMarks = 0;
+  let lastSeq = 0;
   const outbox: OutboxStore = {
     async fetchUnpublished(limit) {
       return rows
@@ -28,7 +29,17 @@ function memoryOutbox(options: { lead?: () => boolean } = {}) {
         failMarks -= 1;
         throw new Error('database went away');
       }
-      for (const row of rows) if (seqs.includes(row.seq)) row.published = true;
+      for (const row of rows) {
+        if (seqs.includes(row.seq)) {
+          row.published = true;
+          row.publishedAt = Date.now();
+        }
+      }
+    },
+    async prunePublished(before, limit) {
+      const old = rows.filter((r) => r.published && r.publishedAt! < before.getTime()).slice(0, limit);
+      for (const row of old) rows.splice(rows.indexOf(row), 1);
+      return old.length;
     },
     onAvailable(listener) {
       listeners.add(listener);
@@ -39,14 +50,14 @@ function memoryOutbox(options: { lead?: () => boolean } = {}) {
   return {
     outbox,
     insert(messages: Envelope[], targetGroup: string | null = null) {
-      for (const m of messages)
-        rows.push({ seq: rows.length + 1, message: m, targetGroup, published: false });
+      for (const m of messages) rows.push({ seq: ++lastSeq, message: m, targetGroup, published: false });
       for (const listener of listeners) listener();
     },
     failNextMarks(n: number) {
       failMarks = n;
     },
     unpublished: () => rows.filter((r) => !r.published).length,
+    size: () => rows.length,
   };
 }
 
@@ -149,6 +160,29 @@ describe('outbox relay', () => {
     await until(() => box.unpublished() === 0, 'the standby to take over');
     expect(relay.leading).toBe(true);
     await relay.stop();
+  });
+
+  it('prunes the rows it published once their retention has passed, never the unpublished ones', async () => {
+    const memory = memoryOutbox();
+    const { transport, published } = recordingTransport();
+    const relay = createOutboxRelay({
+      outbox: memory.outbox,
+      transport,
+      pollIntervalMs: 20,
+      retentionMs: 100,
+      pruneEveryMs: 0,
+    });
+    await relay.start();
+    try {
+      memory.insert([message(1), message(2), message(3)]);
+      await until(() => published.length === 3, 'the first rows to be published');
+      expect(memory.size()).toBe(3);
+      await until(() => memory.size() === 0, 'the published rows to be pruned after their retention');
+      memory.insert([message(4)]);
+      await until(() => published.length === 4, 'the next row');
+    } finally {
+      await relay.stop();
+    }
   });
 
   it('stops promptly, even on standby or between polls', async () => {

@@ -32,4 +32,9 @@ export interface OutboxStore {
   tryLead?(): Promise<boolean>;
   /** Gives the lead up (called by the relay on stop). */
   resign?(): Promise<void>;
+  /**
+   * Deletes up to `limit` rows published before `before`, oldest first, and says how many. Never
+   * touches an unpublished row. Absent: the store keeps its rows (or prunes them itself).
+   */
+  prunePublished?(before: Date, limit: number): Promise<number>;
 }
