@@ -20,7 +20,8 @@ export async function openNats(options: Partial<NatsTransportOptions> = {}): Pro
   const servers = options.servers ?? SERVICE_URLS.nats;
   const namespace = options.namespace ?? `test-${randomWord(12)}`;
   const open = async () => {
-    const transport = createNatsTransport({ ...options, servers, namespace });
+    // Short fetches: each test stops its subscriptions, which waits for the fetch in flight to end.
+    const transport = createNatsTransport({ fetchExpiresMs: 1_000, ...options, servers, namespace });
     await transport.start();
     return transport;
   };
@@ -110,8 +111,16 @@ describe.runIf(available)('NATS JetStream transport', () => {
 
     it('rejects invalid options with one message listing every problem', () => {
       expect(() =>
-        createNatsTransport({ servers: '', namespace: 'a.b', partitions: 0, ackWaitMs: -1 }),
-      ).toThrow(/servers must name.*namespace must be.*partitions must be.*ackWaitMs must be/);
+        createNatsTransport({
+          servers: '',
+          namespace: 'a.b',
+          partitions: 0,
+          ackWaitMs: -1,
+          fetchExpiresMs: 500,
+        }),
+      ).toThrow(
+        /servers must name.*namespace must be.*partitions must be.*ackWaitMs must be.*fetchExpiresMs/,
+      );
     });
   });
 });

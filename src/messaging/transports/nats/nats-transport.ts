@@ -87,6 +87,12 @@ export interface NatsTransportOptions {
    */
   drainTimeoutMs?: number;
   /**
+   * How long one fetch waits on the server (heartbeats every half of it); it bounds how long a
+   * released partition waits for its fetch to end. At least 1000 (the client's minimum).
+   * @default 5000
+   */
+  fetchExpiresMs?: number;
+  /**
    * Connection name shown by the server (`nats server report connections`).
    * @default 'orderflow'
    */
@@ -108,6 +114,7 @@ export interface ResolvedNatsTransportOptions {
   readonly duplicateWindowMs: number;
   readonly leaseTtlMs: number;
   readonly drainTimeoutMs: number;
+  readonly fetchExpiresMs: number;
   readonly name: string;
   readonly onError: (error: Error) => void;
 }
@@ -131,7 +138,7 @@ const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
  * cores, 1 s fetches (500 ms heartbeats) missed heartbeats all the time, and every missed heartbeat
  * ends a fetch and strands what was on its way until ack_wait.
  */
-const FETCH_EXPIRES_MS = 5_000;
+const DEFAULT_FETCH_EXPIRES_MS = 5_000;
 const FETCH_MAX_MESSAGES = 256;
 /** Pause after a failed fetch, growing with each failure in a row up to the maximum. */
 const PULL_RETRY_MS = 250;
@@ -174,6 +181,7 @@ export function resolveNatsTransportOptions(options: NatsTransportOptions): Reso
   const duplicateWindowMs = options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS;
   const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  const fetchExpiresMs = options.fetchExpiresMs ?? DEFAULT_FETCH_EXPIRES_MS;
   const servers = options.servers
     .split(',')
     .map((s) => s.trim())
@@ -201,6 +209,9 @@ export function resolveNatsTransportOptions(options: NatsTransportOptions): Reso
   if (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0) {
     problems.push(`drainTimeoutMs must be an integer >= 0 (got ${String(drainTimeoutMs)})`);
   }
+  if (!Number.isInteger(fetchExpiresMs) || fetchExpiresMs < 1_000) {
+    problems.push(`fetchExpiresMs must be an integer >= 1000 (got ${String(fetchExpiresMs)})`);
+  }
   if (problems.length > 0) throw new Error(`invalid NATS transport options: ${problems.join('; ')}`);
   return Object.freeze({
     servers,
@@ -211,6 +222,7 @@ export function resolveNatsTransportOptions(options: NatsTransportOptions): Reso
     duplicateWindowMs,
     leaseTtlMs,
     drainTimeoutMs,
+    fetchExpiresMs,
     name: options.name ?? 'orderflow',
     onError: options.onError ?? ((error: Error) => process.emitWarning(error)),
   });
@@ -461,7 +473,7 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
         const consumer = (loop.consumer ??= await running().js.consumers.get(streamName(context), durable));
         const batch = await consumer.fetch({
           max_messages: Math.min(subscription.maxInFlight, FETCH_MAX_MESSAGES),
-          expires: FETCH_EXPIRES_MS,
+          expires: resolved.fetchExpiresMs,
         });
         loop.batch = batch;
         for await (const msg of batch) receive(subscription, loop, msg, partition);
@@ -529,7 +541,7 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
       for (const loop of part.loops) loop.pulling = false;
       if (mode === 'lost') part.abortDrain?.();
       const fetchesEnded = Promise.all(part.loops.map((loop) => loop.ended));
-      const cutOff = setTimeout(() => part.abortDrain?.(), FETCH_EXPIRES_MS + 1_000);
+      const cutOff = setTimeout(() => part.abortDrain?.(), resolved.fetchExpiresMs + 1_000);
       await fetchesEnded;
       clearTimeout(cutOff);
       if (mode === 'handover') {

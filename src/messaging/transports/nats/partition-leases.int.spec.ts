@@ -114,6 +114,7 @@ describe.runIf(available)('per-key order across copies of a group in several pro
       servers: SERVICE_URLS.nats,
       namespace,
       leaseTtlMs: 1_500,
+      fetchExpiresMs: 1_000,
       onError: () => undefined,
     });
     await transport.start();
