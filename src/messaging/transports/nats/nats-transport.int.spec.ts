@@ -21,7 +21,7 @@ export async function openNats(options: Partial<NatsTransportOptions> = {}): Pro
   const namespace = options.namespace ?? `test-${randomWord(12)}`;
   const open = async () => {
     // Short fetches: each test stops its subscriptions, which waits for the fetch in flight to end.
-    const transport = createNatsTransport({ fetchExpiresMs: 1_000, ...options, servers, namespace });
+    const transport = createNatsTransport({ fetchExpiresMs: 2_000, ...options, servers, namespace });
     await transport.start();
     return transport;
   };
