@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serviceAvailable } from '../../../test/support/services.ts';
 import { ConcurrencyError } from '../../shared/errors.ts';
 import { describeEventStoreContract, type EventStoreHarness } from '../testing/event-store-contract.ts';
 import { createPostgresEventStore, type PostgresEventStore } from './postgres-event-store.ts';
-import { POSTGRES_URL, dropSchema, randomSchema } from './postgres-test-support.ts';
+import { POSTGRES_URL, dropSchema, randomSchema, sql, testEnvelope } from './postgres-test-support.ts';
 
 const available = await serviceAvailable('postgres');
 
@@ -72,17 +71,17 @@ describe.runIf(available)('PostgresEventStore', () => {
     it('writes the unit’s messages and due-now timers to the outbox, none for a failed or duplicate unit', async () => {
       await store.commit({
         appends: [{ streamId: 's', events: [{ type: 'A', data: 1 }] }],
-        messages: [envelope('first')],
+        messages: [testEnvelope('first')],
       });
       await expect(
         store.commit({
           appends: [{ streamId: 's', events: [{ type: 'A', data: 2 }], expectedVersion: 'no_stream' }],
-          messages: [envelope('lost')],
+          messages: [testEnvelope('lost')],
         }),
       ).rejects.toBeInstanceOf(ConcurrencyError);
-      await store.commit({ messages: [envelope('dup')], inbox: { consumer: 'c', messageId: 'm' } });
-      await store.commit({ messages: [envelope('dup again')], inbox: { consumer: 'c', messageId: 'm' } });
-      await store.commit({ schedule: [{ message: envelope('due'), dueAt: Date.now() - 1 }] });
+      await store.commit({ messages: [testEnvelope('dup')], inbox: { consumer: 'c', messageId: 'm' } });
+      await store.commit({ messages: [testEnvelope('dup again')], inbox: { consumer: 'c', messageId: 'm' } });
+      await store.commit({ schedule: [{ message: testEnvelope('due'), dueAt: Date.now() - 1 }] });
       const rows = await sql<{ subject: string }>(
         `SELECT envelope->>'subject' AS subject FROM "${schema}".outbox ORDER BY seq`,
       );
@@ -94,7 +93,7 @@ describe.runIf(available)('PostgresEventStore', () => {
       const now = Date.now();
       await store.commit({
         schedule: Array.from({ length: 200 }, (_, i) => ({
-          message: envelope(`t${i}`),
+          message: testEnvelope(`t${i}`),
           dueAt: now + 1_000 + i,
         })),
       });
@@ -136,7 +135,7 @@ describe.runIf(available)('PostgresEventStore', () => {
       const dueAt = Date.now() + 60_000;
       await other.commit({
         appends: [{ streamId: 'remote', events: [{ type: 'Remote', data: 1, metadata: { correlationId } }] }],
-        schedule: [{ message: envelope('later'), dueAt }],
+        schedule: [{ message: testEnvelope('later'), dueAt }],
       });
       await Promise.all([gotEvents, gotTimer]);
       expect(heard).toEqual([{ streamId: 'remote', type: 'Remote', correlationId }]);
@@ -161,28 +160,3 @@ describe.runIf(available)('PostgresEventStore', () => {
     });
   });
 });
-
-async function sql<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-function envelope(subject: string) {
-  return {
-    specversion: '1.0' as const,
-    id: randomUUID(),
-    source: 'orderflow/tests',
-    type: 'tests.Happened',
-    subject,
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json' as const,
-    correlationid: 'order-1',
-    partitionkey: 'order-1',
-    data: { subject },
-  };
-}

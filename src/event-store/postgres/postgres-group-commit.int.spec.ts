@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serviceAvailable } from '../../../test/support/services.ts';
 import { ConcurrencyError } from '../../shared/errors.ts';
 import type { CommitResult, CommittedEvent, UnitOfWork } from '../event-store.ts';
 import { createPostgresEventStore, type PostgresEventStore } from './postgres-event-store.ts';
-import { POSTGRES_URL, dropSchema, randomSchema } from './postgres-test-support.ts';
+import { POSTGRES_URL, dropSchema, randomSchema, sql, testEnvelope } from './postgres-test-support.ts';
 
 const available = await serviceAvailable('postgres');
 
@@ -176,8 +175,8 @@ describe.runIf(available)('PostgresEventStore group commit', () => {
 
   it('applies timers unit by unit: a later unit of the group cancels what an earlier one scheduled', async () => {
     const dueAt = Date.now() + 60_000;
-    const kept = envelope('kept');
-    const dropped = envelope('dropped');
+    const kept = testEnvelope('kept');
+    const dropped = testEnvelope('dropped');
     await inOneGroup([
       {
         schedule: [
@@ -195,28 +194,3 @@ describe.runIf(available)('PostgresEventStore group commit', () => {
     expect(rows.map((r) => r.subject)).toEqual(['kept']);
   });
 });
-
-async function sql<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-function envelope(subject: string) {
-  return {
-    specversion: '1.0' as const,
-    id: randomUUID(),
-    source: 'orderflow/tests',
-    type: 'tests.Happened',
-    subject,
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json' as const,
-    correlationid: 'order-1',
-    partitionkey: 'order-1',
-    data: { subject },
-  };
-}
