@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import pg from 'pg';
+import { dropSchema } from '../../src/event-store/postgres/postgres-test-support.ts';
 import { SERVICE_URLS } from './services.ts';
+
+/** Drops the namespace's PostgreSQL schema (enough when its streams lived on a test's own NATS server). */
+export { dropSchema };
 
 /** A fresh namespace (PostgreSQL schema and JetStream prefix), so runs do not collide. */
 export function randomNamespace(): string {
@@ -28,17 +31,6 @@ export function distributedEnv(
 export async function removeNamespace(namespace: string): Promise<void> {
   await dropSchema(namespace);
   await deleteStreams(namespace);
-}
-
-/** Drops the namespace's PostgreSQL schema (enough when its streams lived on a test's own NATS server). */
-export async function dropSchema(namespace: string): Promise<void> {
-  const client = new pg.Client({ connectionString: SERVICE_URLS.postgres });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${namespace.replace(/"/g, '""')}" CASCADE`);
-  } finally {
-    await client.end();
-  }
 }
 
 /**
