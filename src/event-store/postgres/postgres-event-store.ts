@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { Envelope } from '../../messaging/message.ts';
@@ -806,10 +807,6 @@ function toStoredEvent(row: EventRow): StoredEvent {
     metadata: row.metadata ?? {},
     time: row.time.toISOString(),
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---------------------------------------------------------------- subscriptions

@@ -1,5 +1,6 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { KvWatchInclude, type KV } from '@nats-io/kv';
+import { partitionOf } from '../../message.ts';
 
 /**
  * Partition leases in a JetStream KV bucket: one owner at a time per (group, partition), so copies of
@@ -80,13 +81,6 @@ function lostRace(error: unknown): boolean {
     (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
       error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
-}
-
-/** Spreads where copies start looking for free partitions, so they rarely race for the same one. */
-function startOffset(owner: string, partitions: number): number {
-  let hash = 0;
-  for (let i = 0; i < owner.length; i++) hash = (hash * 31 + owner.charCodeAt(i)) >>> 0;
-  return hash % partitions;
 }
 
 export function createPartitionLeases(options: PartitionLeasesOptions): PartitionLeases {
@@ -214,7 +208,8 @@ export function createPartitionLeases(options: PartitionLeasesOptions): Partitio
     if (holding >= fair) return;
 
     const taken = new Set(keys.filter((key) => key.startsWith(`l.${group}.p`)));
-    const offset = startOffset(owner, partitions);
+    // Copies start looking for free partitions at different places, so they rarely race for one.
+    const offset = partitionOf(owner, partitions);
     for (let i = 0; i < partitions && holding < fair && !copy.left; i++) {
       const partition = (offset + i) % partitions;
       if (taken.has(leaseKey(group, partition)) || copy.leases.has(partition)) continue;
