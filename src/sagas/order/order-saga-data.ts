@@ -96,18 +96,11 @@ export function withReservation(
   return data.reservations.map((reservation, i) => (i === index ? change : reservation));
 }
 
-/** The shipments with `shipmentId` at `status` (added when unknown); the same array when nothing changes. */
-export function withShipment(
-  data: OrderSagaData,
-  shipmentId: string,
-  status: Shipment['status'],
-): readonly Shipment[] {
-  const rank = { allocated: 0, dispatched: 1, delivered: 2 } as const;
-  const existing = data.shipments.find((shipment) => shipment.shipmentId === shipmentId);
-  if (existing === undefined) return [...data.shipments, { shipmentId, status }];
-  // Tracking only moves forward: a late or repeated event changes nothing.
-  if (rank[existing.status] >= rank[status]) return data.shipments;
-  return data.shipments.map((shipment) => (shipment === existing ? { shipmentId, status } : shipment));
+/** ShipmentAllocated: the shipment added as allocated; the same array when it is known already. */
+export function withAllocation(data: OrderSagaData, shipmentId: string): readonly Shipment[] {
+  // A repeated allocation, or one that arrives after its dispatch or delivery, changes nothing.
+  if (data.shipments.some((shipment) => shipment.shipmentId === shipmentId)) return data.shipments;
+  return [...data.shipments, { shipmentId, status: 'allocated' }];
 }
 
 export function allAllocated(data: OrderSagaData): boolean {

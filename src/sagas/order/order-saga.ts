@@ -91,7 +91,7 @@ import {
   withReservation,
   withDelivery,
   withDispatch,
-  withShipment,
+  withAllocation,
   type OrderSagaData,
   type Reservation,
 } from './order-saga-data.ts';
@@ -661,7 +661,7 @@ function allocated(
   data: OrderSagaData,
   reply: ShipmentAllocatedData,
 ): Pick<OrderSagaData, 'shipments' | 'shipmentCount'> | undefined {
-  const shipments = withShipment(data, reply.shipmentId, 'allocated');
+  const shipments = withAllocation(data, reply.shipmentId);
   if (shipments === data.shipments && data.shipmentCount === reply.shipmentCount) return undefined;
   return { shipments, shipmentCount: reply.shipmentCount };
 }

@@ -414,16 +414,7 @@ describe('order saga: happy path', () => {
   });
   it('waits for a dispatch that a redelivery put behind its delivery, then commits the stock, captures and completes', () => {
     const order = placed([TENT, KETTLE]);
-    const saga = orderSaga(order);
-    saga.start();
-    saga.receive('inventory.StockReserved', replies.stockReserved(order, 0));
-    saga.receive('inventory.StockReserved', replies.stockReserved(order, 1));
-    saga.receive('payments.FraudAssessed', replies.fraud('accept'));
-    saga.receive('payments.PaymentAuthorized', replies.authorized(order));
-    saga.receive('inventory.ReservationConfirmed', replies.reservationConfirmed(order, 0));
-    saga.receive('inventory.ReservationConfirmed', replies.reservationConfirmed(order, 1));
-    saga.receive('fulfillment.ShipmentAllocated', replies.allocated(order, 'northwind', 2));
-    saga.receive('fulfillment.ShipmentAllocated', replies.allocated(order, 'kettle', 2));
+    const saga = allocated(order);
     saga.receive('fulfillment.ShipmentDispatched', replies.dispatched(order, 'kettle'));
     saga.receive('fulfillment.ShipmentDelivered', replies.delivered('kettle'));
 
@@ -442,13 +433,7 @@ describe('order saga: happy path', () => {
 
   it('captures on a dispatch that arrives after the only delivery', () => {
     const order = placed([TENT]);
-    const saga = orderSaga(order);
-    saga.start();
-    saga.receive('inventory.StockReserved', replies.stockReserved(order, 0));
-    saga.receive('payments.FraudAssessed', replies.fraud('accept'));
-    saga.receive('payments.PaymentAuthorized', replies.authorized(order));
-    saga.receive('inventory.ReservationConfirmed', replies.reservationConfirmed(order, 0));
-    saga.receive('fulfillment.ShipmentAllocated', replies.allocated(order, 'northwind', 1));
+    const saga = allocated(order);
     expect(eventTypes(saga.receive('fulfillment.ShipmentDelivered', replies.delivered('northwind')))).toEqual(
       ['StepProgressed'],
     );
