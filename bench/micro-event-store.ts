@@ -11,9 +11,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { openSqliteDatabase } from '../src/event-store/sqlite/sqlite-database.ts';
-import { createSqliteEventStore } from '../src/event-store/sqlite/sqlite-event-store.ts';
-import { createSqliteOutbox } from '../src/event-store/sqlite/sqlite-outbox.ts';
+import { openSqliteDatabase } from '../src/adapters/sqlite/sqlite-database.ts';
+import { createSqliteEventStore } from '../src/adapters/sqlite/sqlite-event-store.ts';
+import { createSqliteOutbox } from '../src/adapters/sqlite/sqlite-outbox.ts';
 
 const { values } = parseArgs({
   options: {

@@ -7,8 +7,8 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { createEnvelope, type Envelope } from '../src/messaging/message.ts';
-import { createNatsTransport } from '../src/messaging/transports/nats/nats-transport.ts';
+import { createEnvelope, type Envelope } from '../src/kernel/envelope.ts';
+import { createNatsTransport } from '../src/adapters/nats/nats-transport.ts';
 
 const servers = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const total = Number(process.argv[2] ?? 20_000);

@@ -13,9 +13,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import type { Envelope } from '../src/messaging/message.ts';
-import { createPostgresEventStore } from '../src/event-store/postgres/postgres-event-store.ts';
-import { createPostgresOutbox } from '../src/event-store/postgres/postgres-outbox.ts';
+import type { Envelope } from '../src/kernel/envelope.ts';
+import { createPostgresEventStore } from '../src/adapters/postgres/postgres-event-store.ts';
+import { createPostgresOutbox } from '../src/adapters/postgres/postgres-outbox.ts';
 
 const { values } = parseArgs({
   options: {

@@ -1,18 +1,74 @@
-import { createInventoryModule } from '../contexts/inventory/index.ts';
+import path from 'node:path';
+import type { AppConfig } from '../config/load-config.ts';
+import type { Catalog, DemoMarketplace } from '../contexts/catalog/index.ts';
 import { createFulfillmentModule } from '../contexts/fulfillment/index.ts';
+import { createInventoryModule } from '../contexts/inventory/index.ts';
+import {
+  createNotificationsModule,
+  MAIL_DIR_NAME,
+  type NotificationsModuleOptions,
+} from '../contexts/notifications/index.ts';
 import { createPaymentsModule } from '../contexts/payments/index.ts';
+import type { ContextModule, ModuleDependencies } from '../messaging/index.ts';
 import { createSagaModule } from '../sagas/index.ts';
-import { createNotificationsModule } from '../contexts/notifications/index.ts';
-import type { ContextModuleFactory } from './context-module.ts';
+import { createSimulatedCarrier, type SimulatedCarrierOptions } from '../simulators/carrier-simulator.ts';
+import { createSimulatedGateway, gatewaySimulatorFile } from '../simulators/payment-gateway-simulator.ts';
+
+/** What the composition root hands every module: the ports, plus the catalog seeded at start. */
+export interface ContextModulesDependencies extends ModuleDependencies {
+  readonly catalog: Catalog;
+  readonly marketplace: DemoMarketplace;
+}
+
+/** The fulfillment module with the carrier simulator configured by ORDERFLOW_CARRIER_*. */
+export function fulfillmentModule(
+  config: AppConfig,
+  deps: ModuleDependencies,
+  seams: Pick<SimulatedCarrierOptions, 'random'> = {},
+): ContextModule {
+  const carrier = createSimulatedCarrier({
+    delayMs: config.carrierDelayMs,
+    failureRate: config.carrierFailureRate,
+    ...seams,
+  });
+  return createFulfillmentModule(deps, { carrier });
+}
+
+/** The notifications module with its mail and webhook settings from the configuration. */
+export function notificationsModule(
+  config: AppConfig,
+  deps: ContextModulesDependencies,
+  seams: Partial<NotificationsModuleOptions> = {},
+): ContextModule {
+  return createNotificationsModule(deps, {
+    smtpUrl: config.notifications.smtpUrl,
+    mailDir: path.join(config.dataDir, MAIL_DIR_NAME),
+    vendorWebhookUrl: config.notifications.vendorWebhookUrl,
+    webhookTimeoutMs: config.notifications.webhookTimeoutMs,
+    ...seams,
+  });
+}
 
 /**
- * Every bounded context of the order flow, in the order their modules start. Adding a context is one
- * line here.
+ * Every bounded context of the order flow, in the order their modules start, each given its part
+ * of the configuration. Adding a context is one entry here.
  */
-export const CONTEXT_MODULES: readonly ContextModuleFactory[] = [
-  createInventoryModule,
-  createFulfillmentModule,
-  createPaymentsModule,
-  createSagaModule,
-  createNotificationsModule,
-];
+export function createContextModules(config: AppConfig, deps: ContextModulesDependencies): ContextModule[] {
+  return [
+    createInventoryModule(deps),
+    fulfillmentModule(config, deps),
+    createPaymentsModule(deps, {
+      fraud: config.fraud,
+      openGateway: () =>
+        createSimulatedGateway({
+          file: gatewaySimulatorFile(config.dataDir),
+          latencyMs: config.paymentGateway.latencyMs,
+          failureRate: config.paymentGateway.failureRate,
+          timeoutMs: config.paymentGateway.timeoutMs,
+          synchronous: config.sqliteSynchronous,
+        }),
+    }),
+    createSagaModule(deps, config.saga),
+    notificationsModule(config, deps),
+  ];
+}

@@ -25,9 +25,9 @@ import {
   registerOpenApiRoute,
   registerOperationsPage,
   type AppMetrics,
-  type HttpServer,
   type LifecycleState,
 } from '../http/index.ts';
+import type { HttpServer } from '../kernel/http/index.ts';
 import {
   createConsumer,
   createMessageScheduler,
@@ -37,13 +37,13 @@ import {
   type HandlerGroup,
   type Transport,
 } from '../messaging/index.ts';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
 import { removePidFile, resolveAdminKey, writePidFile } from './data-dir.ts';
-import { CONTEXT_MODULES } from './context-modules.ts';
+import { createContextModules } from './context-modules.ts';
 import { createDistributedAdapters } from './distributed-adapters.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
 import type { OutboxRelay } from '../messaging/outbox/outbox-relay.ts';
-import { ROLES, type Role } from './roles.ts';
+import { ROLES, type Role } from '../kernel/roles.ts';
 
 export interface CreateAppOptions {
   /** The roles this process runs. @default every role */
@@ -112,19 +112,15 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     await adapters.close();
     throw error;
   }
-  const modules = CONTEXT_MODULES.map((create) =>
-    create({
-      config,
-      store,
-      messages,
-      catalog,
-      marketplace: DEMO_MARKETPLACE,
-      metrics,
-      logger,
-      adminKey: adminKey.key,
-      now,
-    }),
-  );
+  const modules = createContextModules(config, {
+    store,
+    messages,
+    catalog,
+    marketplace: DEMO_MARKETPLACE,
+    logger,
+    adminKey: adminKey.key,
+    now,
+  });
   for (const module of modules) messages.register(...module.messages);
   const localModules = modules.filter((module) => has(module.role));
 

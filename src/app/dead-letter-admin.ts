@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import type { AppConfig } from '../config/load-config.ts';
 import { redriveDeadLetter, type DeadLetter, type ListDeadLettersOptions } from '../messaging/index.ts';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
 import { runningServerPid } from './data-dir.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
 import { unreachable } from './distributed-adapters.ts';
-import { createPostgresDeadLetterStore } from '../messaging/dead-letter/postgres-dead-letter-store.ts';
-import { createNatsTransport } from '../messaging/transports/nats/nats-transport.ts';
+import { createPostgresDeadLetterStore } from '../adapters/postgres/postgres-dead-letter-store.ts';
+import { createNatsTransport } from '../adapters/nats/nats-transport.ts';
 
 export interface DeadLetterAdmin {
   list(options?: ListDeadLettersOptions): Promise<DeadLetter[]>;

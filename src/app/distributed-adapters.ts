@@ -1,11 +1,11 @@
-import { createPostgresEventStore } from '../event-store/postgres/postgres-event-store.ts';
-import { createPostgresOutbox } from '../event-store/postgres/postgres-outbox.ts';
+import { createPostgresEventStore } from '../adapters/postgres/postgres-event-store.ts';
+import { createPostgresOutbox } from '../adapters/postgres/postgres-outbox.ts';
 import type { EventStore } from '../event-store/index.ts';
-import { createPostgresDeadLetterStore } from '../messaging/dead-letter/postgres-dead-letter-store.ts';
+import { createPostgresDeadLetterStore } from '../adapters/postgres/postgres-dead-letter-store.ts';
 import type { DeadLetterStore } from '../messaging/index.ts';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox/outbox-relay.ts';
-import { createNatsTransport, type NatsTransport } from '../messaging/transports/nats/nats-transport.ts';
-import { AppError, ERROR_CODES, ensureError } from '../shared/errors.ts';
+import { createNatsTransport, type NatsTransport } from '../adapters/nats/nats-transport.ts';
+import { AppError, ERROR_CODES, ensureError } from '../kernel/errors.ts';
 
 export interface DistributedAdapters {
   store: EventStore;

@@ -1,10 +1,10 @@
-import { openSqliteDatabase } from '../event-store/sqlite/sqlite-database.ts';
-import { createSqliteEventStore } from '../event-store/sqlite/sqlite-event-store.ts';
-import { createSqliteOutbox } from '../event-store/sqlite/sqlite-outbox.ts';
+import { openSqliteDatabase } from '../adapters/sqlite/sqlite-database.ts';
+import { createSqliteEventStore } from '../adapters/sqlite/sqlite-event-store.ts';
+import { createSqliteOutbox } from '../adapters/sqlite/sqlite-outbox.ts';
 import type { EventStore } from '../event-store/index.ts';
-import { createSqliteDeadLetterStore } from '../messaging/dead-letter/sqlite-dead-letter-store.ts';
+import { createSqliteDeadLetterStore } from '../adapters/sqlite/sqlite-dead-letter-store.ts';
 import type { DeadLetterStore, Transport } from '../messaging/index.ts';
-import { createEmbeddedTransport } from '../messaging/transports/embedded/embedded-transport.ts';
+import { createEmbeddedTransport } from '../adapters/sqlite/embedded-transport.ts';
 
 export interface EmbeddedAdapters {
   store: EventStore;

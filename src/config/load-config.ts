@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
 
 /**
  * Orderflow's configuration (DESIGN.md §6). This module is the only reader of `process.env`: it

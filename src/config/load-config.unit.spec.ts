@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
 import { configProblems, loadConfig } from './load-config.ts';
 
 function problemsOf(env: Record<string, string>): string[] {

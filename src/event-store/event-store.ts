@@ -1,4 +1,4 @@
-import type { Envelope } from '../messaging/message.ts';
+import type { Envelope } from '../kernel/envelope.ts';
 
 /**
  * The event store port: Orderflow's source of truth.

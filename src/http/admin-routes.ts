@@ -4,9 +4,9 @@ import type {
   DeadLetterStatus,
   DeadLetterStore,
 } from '../messaging/dead-letter/dead-letter-store.ts';
-import { createAdminAuth } from './admin-auth.ts';
-import type { HttpServer } from './create-http-server.ts';
-import { problemResponse } from './problem-details.ts';
+import { createAdminAuth } from '../kernel/http/admin-auth.ts';
+import type { HttpServer } from '../kernel/http/index.ts';
+import { problemResponse } from '../kernel/http/problem-details.ts';
 
 export interface AdminRoutesOptions {
   adminKey: string;

@@ -1,30 +1,15 @@
 import swagger from '@fastify/swagger';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type RawReplyDefaultExpression,
-  type RawRequestDefaultExpression,
-  type RawServerDefault,
-} from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { createRequire } from 'node:module';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
 import type { AppMetrics } from './metrics.ts';
-import { installProblemDetails, problemOf, sendProblem } from './problem-details.ts';
+import type { HttpServer } from '../kernel/http/http-server.ts';
+import { installProblemDetails, problemOf, sendProblem } from '../kernel/http/problem-details.ts';
 
 // ajv-formats is CommonJS with a `default` export that NodeNext types do not see as callable.
 const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv) => Ajv;
-
-/** The fastify instance every route module registers on; route schemas are TypeBox schemas. */
-export type HttpServer = FastifyInstance<
-  RawServerDefault,
-  RawRequestDefaultExpression,
-  RawReplyDefaultExpression,
-  FastifyBaseLogger,
-  TypeBoxTypeProvider
->;
 
 /** Where the process is in its life; /readyz and the shutdown guard read it. */
 export type LifecycleState = 'starting' | 'running' | 'stopping' | 'stopped';

@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
-import { createHttpServer, type HttpServer, type LifecycleState } from './create-http-server.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
+import type { HttpServer } from '../kernel/http/index.ts';
+import { createHttpServer, type LifecycleState } from './create-http-server.ts';
 import { registerHealthRoutes, type Readiness } from './health-routes.ts';
 import { createMetrics } from './metrics.ts';
 

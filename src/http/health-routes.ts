@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
-import type { HttpServer } from './create-http-server.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
+import type { HttpServer } from '../kernel/http/index.ts';
 import { METRICS_CONTENT_TYPE, type AppMetrics } from './metrics.ts';
-import { problemOf, problemResponse, sendProblem } from './problem-details.ts';
+import { problemOf, problemResponse, sendProblem } from '../kernel/http/problem-details.ts';
 
 export interface Readiness {
   /** True when the store is open and every consumer of this process's roles is running. */

@@ -1,4 +1,4 @@
-import type { HttpServer } from './create-http-server.ts';
+import type { HttpServer } from '../kernel/http/index.ts';
 
 export interface OperationsPageOptions {
   version: string;

@@ -4,20 +4,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteDatabase, type SqliteDatabase } from '../event-store/sqlite/sqlite-database.ts';
-import { createSqliteEventStore, type SqliteEventStore } from '../event-store/sqlite/sqlite-event-store.ts';
-import { createSqliteOutbox } from '../event-store/sqlite/sqlite-outbox.ts';
-import { AppError, ERROR_CODES, TerminalError } from '../shared/errors.ts';
+import { openSqliteDatabase, type SqliteDatabase } from '../adapters/sqlite/sqlite-database.ts';
+import { createSqliteEventStore, type SqliteEventStore } from '../adapters/sqlite/sqlite-event-store.ts';
+import { createSqliteOutbox } from '../adapters/sqlite/sqlite-outbox.ts';
+import { AppError, ERROR_CODES, TerminalError } from '../kernel/errors.ts';
 import { createConsumer, type Consumer, type ConsumerOptions } from './consumer.ts';
 import type { DeadLetterStore } from './dead-letter/dead-letter-store.ts';
 import { redriveDeadLetter } from './dead-letter/redrive.ts';
-import { createSqliteDeadLetterStore } from './dead-letter/sqlite-dead-letter-store.ts';
+import { createSqliteDeadLetterStore } from '../adapters/sqlite/sqlite-dead-letter-store.ts';
 import type { HandlerContext, HandlerGroup, MessageHandler } from './handler.ts';
-import { createEnvelope, type Envelope } from './message.ts';
+import { createEnvelope, type Envelope } from '../kernel/envelope.ts';
 import { defineMessage, MessageCatalog } from './message-catalog.ts';
 import { sleep, waitFor } from './testing/transport-contract.ts';
 import type { Transport } from './transport.ts';
-import { createEmbeddedTransport } from './transports/embedded/embedded-transport.ts';
+import { createEmbeddedTransport } from '../adapters/sqlite/embedded-transport.ts';
 
 const DoWork = defineMessage({
   type: 'work.DoWork',

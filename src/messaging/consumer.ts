@@ -1,8 +1,8 @@
 import type { EventStore, NewEvent, ScheduledMessage, StreamAppend } from '../event-store/event-store.ts';
-import { ensureError, isAppError, isTerminalError, TerminalError } from '../shared/errors.ts';
+import { ensureError, isAppError, isTerminalError, TerminalError } from '../kernel/errors.ts';
 import type { DeadLetterStore } from './dead-letter/dead-letter-store.ts';
 import type { HandlerContext, HandlerGroup, MessageHandler, RetryPolicyOptions } from './handler.ts';
-import { createEnvelope, type Envelope, type EnvelopeFactoryOptions } from './message.ts';
+import { createEnvelope, type Envelope, type EnvelopeFactoryOptions } from '../kernel/envelope.ts';
 import type { MessageCatalog } from './message-catalog.ts';
 import { backoffDelay, resolveRetryPolicy, type RetryPolicy } from './retry/retry-policy.ts';
 import type { Delivery, Transport, TransportSubscription } from './transport.ts';

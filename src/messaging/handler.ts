@@ -1,5 +1,5 @@
 import type { EventStore, ExpectedVersion, NewEvent } from '../event-store/event-store.ts';
-import type { Envelope, NewMessage } from './message.ts';
+import type { Envelope, NewMessage } from '../kernel/envelope.ts';
 
 /**
  * What a message handler may do. Handlers do not write directly: they read through `store`, then

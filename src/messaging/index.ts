@@ -2,8 +2,8 @@
 // exported here: only src/app wires them. The transport contract suite lives in testing/.
 export type { Delivery, Transport, TransportSubscribeOptions, TransportSubscription } from './transport.ts';
 export type { HandlerContext, HandlerGroup, MessageHandler, RetryPolicyOptions } from './handler.ts';
-export type { Envelope, EnvelopeFactoryOptions, NewMessage } from './message.ts';
-export { childTraceparent, contextOf, createEnvelope, nameOf, partitionOf } from './message.ts';
+export type { Envelope, EnvelopeFactoryOptions, NewMessage } from '../kernel/envelope.ts';
+export { childTraceparent, contextOf, createEnvelope, nameOf, partitionOf } from '../kernel/envelope.ts';
 export type { MessageData, MessageDefinition } from './message-catalog.ts';
 export { defineMessage, MessageCatalog } from './message-catalog.ts';
 export type { Consumer, ConsumerLogger, ConsumerObserver, ConsumerOptions } from './consumer.ts';
@@ -22,3 +22,4 @@ export type {
 } from './dead-letter/dead-letter-store.ts';
 export type { RedriveDeadLetterOptions } from './dead-letter/redrive.ts';
 export { redriveDeadLetter } from './dead-letter/redrive.ts';
+export type { ContextModule, ModuleDependencies } from './context-module.ts';

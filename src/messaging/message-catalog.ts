@@ -1,7 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
-import { AppError, ERROR_CODES } from '../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../kernel/errors.ts';
 
 // ajv-formats is CommonJS with a `default` export that NodeNext types do not see as callable.
 const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv) => Ajv;

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteDatabase } from '../event-store/sqlite/sqlite-database.ts';
-import { createSqliteEventStore, type SqliteEventStore } from '../event-store/sqlite/sqlite-event-store.ts';
-import { createSqliteOutbox, type SqliteOutbox } from '../event-store/sqlite/sqlite-outbox.ts';
-import { createEnvelope, type Envelope } from './message.ts';
+import { openSqliteDatabase } from '../adapters/sqlite/sqlite-database.ts';
+import { createSqliteEventStore, type SqliteEventStore } from '../adapters/sqlite/sqlite-event-store.ts';
+import { createSqliteOutbox, type SqliteOutbox } from '../adapters/sqlite/sqlite-outbox.ts';
+import { createEnvelope, type Envelope } from '../kernel/envelope.ts';
 import { createMessageScheduler, type MessageScheduler } from './scheduler.ts';
 
 /** Durable timers: scheduled messages committed with a unit of work, released into the outbox when due. */

@@ -1,5 +1,5 @@
 import type { EventStore } from '../event-store/event-store.ts';
-import { ensureError } from '../shared/errors.ts';
+import { ensureError } from '../kernel/errors.ts';
 
 /**
  * Fires durable timers: moves scheduled messages into the outbox when they fall due. One timer is

@@ -1,4 +1,4 @@
-import type { Envelope } from './message.ts';
+import type { Envelope } from '../kernel/envelope.ts';
 
 /**
  * The message bus port: the primitives an adapter provides. Policy (inbox dedupe, retries with

@@ -5,9 +5,10 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { removeDir, startTestApp, TEST_ADMIN_KEY, type TestApp } from '../../test/support/test-app.ts';
-import type { ReleaseStockData } from '../contexts/inventory/domain/messages.ts';
+import type { ReleaseStockData } from '../contexts/inventory/messages.ts';
 import { orderStreamId } from '../contexts/orders/domain/order.ts';
-import { createHttpServer, createMetrics, PROBLEM_CONTENT_TYPE, type HttpServer } from '../http/index.ts';
+import { createHttpServer, createMetrics } from '../http/index.ts';
+import { PROBLEM_CONTENT_TYPE, type HttpServer } from '../kernel/http/index.ts';
 import type { Envelope } from '../messaging/index.ts';
 import { orderSagaStreamId } from './order/order-saga.ts';
 import { registerSagaAdminRoutes, type SagaSummary } from './saga-admin-routes.ts';
@@ -18,7 +19,7 @@ import {
   placeOrder,
   typesOf,
   type SagaSystem,
-} from './testing/saga-system.ts';
+} from '../../test/support/saga-system.ts';
 
 /*
  * Operators and parked sagas, on the real store and bus: a compensation that gets no reply parks the

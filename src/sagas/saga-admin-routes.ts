@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { createAdminAuth, problemResponse, type HttpServer } from '../http/index.ts';
+import { createAdminAuth, problemResponse, type HttpServer } from '../kernel/http/index.ts';
 import type { SagaRuntime, SagaState } from './engine/index.ts';
 
 export interface SagaAdminRoutesOptions<D> {

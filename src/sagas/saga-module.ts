@@ -1,4 +1,4 @@
-import type { ContextModuleFactory } from '../app/context-module.ts';
+import type { ContextModule, ModuleDependencies } from '../messaging/index.ts';
 import {
   AllocateShipments,
   AllocationFailed,
@@ -8,7 +8,7 @@ import {
   ShipmentDelivered,
   ShipmentDispatched,
   ShipmentsCancelled,
-} from '../contexts/fulfillment/domain/messages.ts';
+} from '../contexts/fulfillment/messages.ts';
 import {
   CommitStock,
   ConfirmReservation,
@@ -18,8 +18,8 @@ import {
   StockReleased,
   StockReservationFailed,
   StockReserved,
-} from '../contexts/inventory/domain/messages.ts';
-import { ORDER_MESSAGES } from '../contexts/orders/domain/events.ts';
+} from '../contexts/inventory/messages.ts';
+import { ORDER_MESSAGES } from '../contexts/orders/messages.ts';
 import {
   AssessFraud,
   AuthorizePayment,
@@ -30,7 +30,7 @@ import {
   PaymentTimedOut,
   PaymentVoided,
   VoidPayment,
-} from '../contexts/payments/domain/messages.ts';
+} from '../contexts/payments/messages.ts';
 import type { EventStore } from '../event-store/index.ts';
 import type { MessageCatalog, MessageDefinition } from '../messaging/index.ts';
 import {
@@ -121,14 +121,10 @@ export function createOrderSagaRuntime(options: OrderSagaRuntimeOptions): SagaRu
  * awaits and its timer) in processes with the `saga` role, and the admin routes for parked sagas in
  * processes with the `api` role.
  */
-export const createSagaModule: ContextModuleFactory = (deps) => {
+export function createSagaModule(deps: ModuleDependencies, saga: OrderSagaOptions): ContextModule {
   const runtime = createOrderSagaRuntime({
     store: deps.store,
-    saga: {
-      reservationTtlMs: deps.config.saga.reservationTtlMs,
-      stepTimeoutMs: deps.config.saga.stepTimeoutMs,
-      paymentMaxAttempts: deps.config.saga.paymentMaxAttempts,
-    },
+    saga,
     catalog: deps.messages,
     now: deps.now,
   });
@@ -141,4 +137,4 @@ export const createSagaModule: ContextModuleFactory = (deps) => {
       registerSagaAdminRoutes(http, { adminKey: deps.adminKey, runtime });
     },
   };
-};
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDemoTraffic } from '../../src/app/demo-traffic.ts';
+import { startDemoTraffic } from '../../src/cli/demo-traffic.ts';
 import { newKey, orderBody, postOrder } from '../support/orders.ts';
 import { eventually, removeDir, startTestApp, type TestApp } from '../support/test-app.ts';
 

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteDatabase } from '../../src/event-store/sqlite/sqlite-database.ts';
-import { createSqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store.ts';
-import { createSqliteOutbox } from '../../src/event-store/sqlite/sqlite-outbox.ts';
-import { createSqliteDeadLetterStore } from '../../src/messaging/dead-letter/sqlite-dead-letter-store.ts';
+import { openSqliteDatabase } from '../../src/adapters/sqlite/sqlite-database.ts';
+import { createSqliteEventStore } from '../../src/adapters/sqlite/sqlite-event-store.ts';
+import { createSqliteOutbox } from '../../src/adapters/sqlite/sqlite-outbox.ts';
+import { createSqliteDeadLetterStore } from '../../src/adapters/sqlite/sqlite-dead-letter-store.ts';
 import { createEnvelope } from '../../src/messaging/index.ts';
 import { newKey, orderBody, postOrder } from '../support/orders.ts';
 import {

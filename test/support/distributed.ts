@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { dropSchema } from '../../src/event-store/postgres/postgres-test-support.ts';
+import { dropSchema } from './postgres.ts';
 import { SERVICE_URLS } from './services.ts';
 
 /** Drops the namespace's PostgreSQL schema (enough when its streams lived on a test's own NATS server). */

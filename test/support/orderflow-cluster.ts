@@ -1,4 +1,4 @@
-import type { Role } from '../../src/app/roles.ts';
+import type { Role } from '../../src/kernel/roles.ts';
 import { killHard, startOrderflowProcess, type OrderflowProcess } from './orderflow-process.ts';
 import { freePort, removeDir, tempDataDir } from './test-app.ts';
 

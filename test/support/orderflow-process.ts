@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { Role } from '../../src/app/roles.ts';
+import type { Role } from '../../src/kernel/roles.ts';
 import { ROOT, sleep } from './test-app.ts';
 
 /** The admin key (`ORDERFLOW_ADMIN_KEY`) of every process started here. */

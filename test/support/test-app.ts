@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp, type App } from '../../src/app/create-app.ts';
-import type { Role } from '../../src/app/roles.ts';
+import type { Role } from '../../src/kernel/roles.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';

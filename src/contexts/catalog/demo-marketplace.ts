@@ -1,4 +1,4 @@
-import type { Region } from './domain/region.ts';
+import type { Region } from '../../kernel/region.ts';
 
 /**
  * The demo marketplace seeded on first start (DESIGN.md §6): six vendors, 36 SKUs priced in USD

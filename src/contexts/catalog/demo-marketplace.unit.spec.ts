@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REGIONS } from './domain/region.ts';
+import { REGIONS } from '../../kernel/region.ts';
 import { DEMO_MARKETPLACE } from './demo-marketplace.ts';
 
 const { vendors, warehouses, products, stock } = DEMO_MARKETPLACE;

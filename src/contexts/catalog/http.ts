@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import type { HttpServer } from '../../http/index.ts';
+import type { HttpServer } from '../../kernel/http/index.ts';
 import type { Catalog } from './domain/catalog.ts';
-import { toMajorUnits } from './money.ts';
+import { toMajorUnits } from '../../kernel/money.ts';
 
 export const CatalogItemSchema = Type.Object({
   sku: Type.String(),

@@ -1,7 +1,6 @@
-// The catalog context's public surface: products, the demo marketplace seed, money helpers, routes.
-export { REGIONS, type Region } from './domain/region.ts';
+// The catalog context's public surface: products, the demo marketplace seed, routes.
 export { catalogFromEvents, type Catalog, type CatalogLookup, type Product } from './domain/catalog.ts';
-export { CATALOG_STREAM, PRODUCT_LISTED, ProductListedData, productListedEventId } from './domain/events.ts';
+export { CATALOG_STREAM, PRODUCT_LISTED, ProductListedData, productListedEventId } from './messages.ts';
 export {
   DEMO_MARKETPLACE,
   type DemoMarketplace,
@@ -11,5 +10,4 @@ export {
   type DemoWarehouse,
 } from './demo-marketplace.ts';
 export { seedCatalog } from './seed-catalog.ts';
-export { currencyExponent, toMajorUnits } from './money.ts';
 export { registerCatalogHttp } from './http.ts';

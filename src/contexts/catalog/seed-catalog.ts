@@ -1,11 +1,6 @@
 import type { EventStore, NewEvent } from '../../event-store/index.ts';
 import { catalogFromEvents, type Catalog } from './domain/catalog.ts';
-import {
-  CATALOG_STREAM,
-  PRODUCT_LISTED,
-  productListedEventId,
-  type ProductListedData,
-} from './domain/events.ts';
+import { CATALOG_STREAM, PRODUCT_LISTED, productListedEventId, type ProductListedData } from './messages.ts';
 
 /**
  * Lists every product of `products` that the catalog stream does not have yet, then loads the

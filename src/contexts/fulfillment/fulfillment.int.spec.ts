@@ -3,10 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ContextModuleDependencies } from '../../app/context-module.ts';
+import type { ModuleDependencies } from '../../messaging/index.ts';
+import type { SimulatedCarrierOptions } from '../../simulators/carrier-simulator.ts';
+import { fulfillmentModule } from '../../app/context-modules.ts';
 import { createEmbeddedAdapters, type EmbeddedAdapters } from '../../app/embedded-adapters.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import { createMetrics } from '../../http/index.ts';
 import {
   createConsumer,
   createEnvelope,
@@ -22,11 +23,9 @@ import { DEMO_MARKETPLACE, seedCatalog } from '../catalog/index.ts';
 import {
   AllocateShipments,
   CancelShipments,
-  createFulfillmentModule,
   FULFILLMENT_MESSAGES,
   fulfillmentStreamId,
   type AllocateShipmentsData,
-  type FulfillmentModuleOptions,
   type ReservedLine,
 } from './index.ts';
 
@@ -54,7 +53,7 @@ async function openSystem(
   file: string,
   carrierDelayMs: number,
   env: Record<string, string> = {},
-  options: FulfillmentModuleOptions = {},
+  options: Pick<SimulatedCarrierOptions, 'random'> = {},
 ): Promise<System> {
   const adapters = createEmbeddedAdapters({ file, synchronous: 'NORMAL', partitions: 4 });
   const { store, deadLetters } = adapters;
@@ -79,22 +78,20 @@ async function openSystem(
   };
   await transport.start();
   const messages = new MessageCatalog().register(...FULFILLMENT_MESSAGES);
-  const deps: ContextModuleDependencies = {
-    config: loadConfig({
-      ORDERFLOW_DATA_DIR: path.dirname(file),
-      ORDERFLOW_CARRIER_DELAY_MS: String(carrierDelayMs),
-      ...env,
-    }),
+  const config = loadConfig({
+    ORDERFLOW_DATA_DIR: path.dirname(file),
+    ORDERFLOW_CARRIER_DELAY_MS: String(carrierDelayMs),
+    ...env,
+  });
+  await seedCatalog(store, DEMO_MARKETPLACE.products);
+  const deps: ModuleDependencies = {
     store,
     messages,
-    catalog: await seedCatalog(store, DEMO_MARKETPLACE.products),
-    marketplace: DEMO_MARKETPLACE,
-    metrics: createMetrics({ collectDefaults: false }),
     logger: pino({ level: 'silent' }),
     adminKey: 'test-admin-key-0123456789abcdef',
     now: () => new Date(),
   };
-  const module = createFulfillmentModule(deps, options);
+  const module = fulfillmentModule(config, deps, options);
   const consumers = [
     ...module.handlerGroups.map((group) =>
       createConsumer({

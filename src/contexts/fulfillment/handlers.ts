@@ -1,6 +1,6 @@
 import { createAggregateLoader, type EventStore } from '../../event-store/index.ts';
 import type { Envelope, HandlerContext, HandlerGroup, MessageHandler } from '../../messaging/index.ts';
-import { AppError, ERROR_CODES } from '../../shared/errors.ts';
+import type { Carrier } from './carrier.ts';
 import {
   decideAllocate,
   decideCancel,
@@ -24,37 +24,24 @@ import {
   type CancelShipmentsData,
   type DeliverShipmentData,
   type DispatchShipmentData,
-} from './domain/messages.ts';
+} from './messages.ts';
 
 export const FULFILLMENT_GROUP = 'fulfillment';
 
 export interface FulfillmentHandlersOptions {
   store: EventStore;
-  /**
-   * The carrier simulator's delay before dispatch and before delivery (0 = at once).
-   * @default 5000 (ORDERFLOW_CARRIER_DELAY_MS)
-   */
-  carrierDelayMs: number;
-  /**
-   * Fraction (0–1) of dispatch attempts that fail as if the carrier's pickup API were down; the
-   * consumer retries them with backoff.
-   * @default 0 (ORDERFLOW_CARRIER_FAILURE_RATE)
-   */
-  carrierFailureRate?: number;
-  /** Random numbers in [0, 1) for the failure rate. @default Math.random */
-  random?: () => number;
+  /** Picks shipments up and delivers them; its delay sets the dispatch and delivery timers. */
+  carrier: Carrier;
 }
 
 /**
- * The fulfillment consumer group: AllocateShipments, CancelShipments, and the carrier simulator's
- * durable timers (DispatchShipment, DeliverShipment). Each handler loads the order's fulfillment
+ * The fulfillment consumer group: AllocateShipments, CancelShipments, and the durable timers of the
+ * carrier's pickup and delivery (DispatchShipment, DeliverShipment). Each handler loads the order's fulfillment
  * state (cached), decides, and declares the events, replies and timers on the context; the consumer
  * commits them with the inbox mark in one unit of work.
  */
 export function fulfillmentHandlers(options: FulfillmentHandlersOptions): HandlerGroup {
-  const { carrierDelayMs } = options;
-  const failureRate = options.carrierFailureRate ?? 0;
-  const random = options.random ?? Math.random;
+  const { carrier } = options;
   const loader = createAggregateLoader<FulfillmentState>({
     store: options.store,
     initial: () => INITIAL_FULFILLMENT_STATE,
@@ -88,21 +75,17 @@ export function fulfillmentHandlers(options: FulfillmentHandlersOptions): Handle
     for (const timer of decision.timers) {
       context.schedule(
         { type: timer.type, id: timer.id, data: timer.data, partitionKey: orderId },
-        carrierDelayMs,
+        carrier.delayMs(),
       );
     }
   }
 
-  /** The carrier's sandbox refuses a pickup now and then (ORDERFLOW_CARRIER_FAILURE_RATE). */
-  function carrierMayFail(decision: FulfillmentDecision): void {
-    if (failureRate <= 0 || !decision.events.some((event) => event.type === SHIPMENT_DISPATCHED)) return;
-    if (random() < failureRate) {
-      throw new AppError(
-        ERROR_CODES.CARRIER_UNAVAILABLE,
-        'unavailable',
-        'the carrier refused the pickup; retrying later',
-      );
-    }
+  /** A dispatch is recorded only once the carrier took the shipment (it may refuse: retried). */
+  function handOver(orderId: string, shipmentId: string) {
+    return (decision: FulfillmentDecision): void => {
+      if (decision.events.some((event) => event.type === SHIPMENT_DISPATCHED))
+        carrier.pickUp({ orderId, shipmentId });
+    };
   }
 
   const allocate: MessageHandler<AllocateShipmentsData> = (
@@ -115,7 +98,7 @@ export function fulfillmentHandlers(options: FulfillmentHandlersOptions): Handle
       message.data.orderId,
       context,
       (state) => decideDispatch(state, message.data.shipmentId),
-      carrierMayFail,
+      handOver(message.data.orderId, message.data.shipmentId),
     );
 
   const deliver: MessageHandler<DeliverShipmentData> = (message: Envelope<DeliverShipmentData>, context) =>

@@ -1,7 +1,8 @@
 // The fulfillment context's public surface: its messages, its stream naming and its module.
-import type { ContextModule, ContextModuleDependencies } from '../../app/context-module.ts';
-import { FULFILLMENT_MESSAGES } from './domain/messages.ts';
-import { fulfillmentHandlers, type FulfillmentHandlersOptions } from './handlers.ts';
+import type { ContextModule, ModuleDependencies } from '../../messaging/index.ts';
+import { FULFILLMENT_MESSAGES } from './messages.ts';
+import type { Carrier } from './carrier.ts';
+import { fulfillmentHandlers } from './handlers.ts';
 
 export {
   AllocateShipments,
@@ -24,33 +25,30 @@ export {
   type ShipmentDeliveredData,
   type ShipmentDispatchedData,
   type ShipmentsCancelledData,
-} from './domain/messages.ts';
+} from './messages.ts';
 export { fulfillmentStreamId, shipmentIdOf } from './domain/fulfillment.ts';
 export { ALLOCATION_FAILURE_REASONS } from './domain/decide.ts';
 export { FULFILLMENT_GROUP, fulfillmentHandlers, type FulfillmentHandlersOptions } from './handlers.ts';
 
-/** Test seams; the defaults come from the configuration. */
-export type FulfillmentModuleOptions = Partial<Pick<FulfillmentHandlersOptions, 'random'>>;
+export type { Carrier } from './carrier.ts';
+
+export interface FulfillmentModuleOptions {
+  /** The carrier that picks shipments up (in this product, the simulator of src/simulators/). */
+  carrier: Carrier;
+}
 
 /**
- * The fulfillment module: allocation into split shipments, cancellation, and the carrier simulator
- * (durable timers of ORDERFLOW_CARRIER_DELAY_MS, failing ORDERFLOW_CARRIER_FAILURE_RATE of pickups).
+ * The fulfillment module: allocation into split shipments, cancellation, and the carrier's pickup
+ * and delivery as durable timers of the carrier's delay.
  */
 export function createFulfillmentModule(
-  deps: ContextModuleDependencies,
-  options: FulfillmentModuleOptions = {},
+  deps: ModuleDependencies,
+  options: FulfillmentModuleOptions,
 ): ContextModule {
   return {
     name: 'fulfillment',
     role: 'fulfillment',
     messages: FULFILLMENT_MESSAGES,
-    handlerGroups: [
-      fulfillmentHandlers({
-        store: deps.store,
-        carrierDelayMs: deps.config.carrierDelayMs,
-        carrierFailureRate: deps.config.carrierFailureRate,
-        ...(options.random !== undefined ? { random: options.random } : {}),
-      }),
-    ],
+    handlerGroups: [fulfillmentHandlers({ store: deps.store, carrier: options.carrier })],
   };
 }

@@ -1,6 +1,6 @@
 import type { AggregateLoader, NewEvent } from '../../event-store/index.ts';
 import type { Envelope, HandlerContext, HandlerGroup, MessageHandler } from '../../messaging/index.ts';
-import { TerminalError } from '../../shared/errors.ts';
+import { TerminalError } from '../../kernel/errors.ts';
 import { decide, type StockCommand, type StockDecision } from './domain/decide.ts';
 import {
   CommitStock,
@@ -9,7 +9,7 @@ import {
   ReleaseStock,
   ReserveStock,
   StockLevelChanged,
-} from './domain/messages.ts';
+} from './messages.ts';
 import {
   stockEventId,
   stockLevelChanges,

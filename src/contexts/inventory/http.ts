@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AggregateLoader, EventStore } from '../../event-store/index.ts';
-import { createAdminAuth, problemResponse, type HttpServer } from '../../http/index.ts';
+import { createAdminAuth, problemResponse, type HttpServer } from '../../kernel/http/index.ts';
 import { createEnvelope, type MessageCatalog } from '../../messaging/index.ts';
-import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../kernel/errors.ts';
 import type { CatalogLookup, DemoMarketplace } from '../catalog/index.ts';
 import { decideSetLevel, type SetStockLevel } from './domain/decide.ts';
-import { StockLevelChanged } from './domain/messages.ts';
+import { StockLevelChanged } from './messages.ts';
 import { inventoryView, stockLevelChanges, stockStreamId, type StockState } from './domain/stock.ts';
 import { toNewEvent } from './handlers.ts';
 import { INVENTORY_SOURCE } from './seed-stock.ts';

@@ -23,7 +23,7 @@ export {
   type StockReleasedData,
   type StockReservationFailedData,
   type StockReservedData,
-} from './domain/messages.ts';
+} from './messages.ts';
 export { stockStreamId, type InventoryView } from './domain/stock.ts';
 export { INVENTORY_GROUP } from './handlers.ts';
 export { createInventoryModule } from './inventory-module.ts';

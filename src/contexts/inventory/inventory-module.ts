@@ -1,6 +1,7 @@
-import type { ContextModuleFactory } from '../../app/context-module.ts';
+import type { Catalog, DemoMarketplace } from '../catalog/index.ts';
+import type { ContextModule, ModuleDependencies } from '../../messaging/index.ts';
 import { createAggregateLoader } from '../../event-store/index.ts';
-import { INVENTORY_MESSAGES } from './domain/messages.ts';
+import { INVENTORY_MESSAGES } from './messages.ts';
 import { evolveStock, initialStockState, type StockState } from './domain/stock.ts';
 import { inventoryHandlers } from './handlers.ts';
 import { registerInventoryHttp } from './http.ts';
@@ -12,7 +13,13 @@ import { seedStock } from './seed-stock.ts';
  * the `inventory` consumer group; the `api` role serves its routes. One aggregate loader serves both,
  * so a hot SKU's stream is folded once per process.
  */
-export const createInventoryModule: ContextModuleFactory = (deps) => {
+export interface InventoryModuleDependencies extends ModuleDependencies {
+  readonly catalog: Catalog;
+  /** The stock seeded on first start, and the vendors and warehouses that may be stocked. */
+  readonly marketplace: DemoMarketplace;
+}
+
+export function createInventoryModule(deps: InventoryModuleDependencies): ContextModule {
   const loader = createAggregateLoader<StockState>({
     store: deps.store,
     initial: initialStockState,
@@ -44,4 +51,4 @@ export const createInventoryModule: ContextModuleFactory = (deps) => {
       if (seeded > 0) deps.logger.info({ skus: seeded }, 'inventory: initial stock seeded');
     },
   };
-};
+}

@@ -33,7 +33,7 @@ import {
   type StockLevelChangedData,
   type StockReleasedData,
   type StockReservedData,
-} from './domain/messages.ts';
+} from './messages.ts';
 import {
   applyToWarehouses,
   availableIn,

@@ -1,8 +1,8 @@
 import type { EventStore } from '../../event-store/index.ts';
 import { createEnvelope, type Envelope, type MessageCatalog } from '../../messaging/index.ts';
-import { isConcurrencyError } from '../../shared/errors.ts';
+import { isConcurrencyError } from '../../kernel/errors.ts';
 import type { DemoMarketplace } from '../catalog/index.ts';
-import { StockLevelChanged } from './domain/messages.ts';
+import { StockLevelChanged } from './messages.ts';
 import {
   initialStockState,
   STOCK_LEVEL_SET,

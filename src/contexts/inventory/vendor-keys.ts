@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { AppError, ERROR_CODES } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 
 /**
  * Vendor keys: each vendor's bearer key for the vendor API is derived from the admin key,

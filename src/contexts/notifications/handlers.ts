@@ -6,7 +6,7 @@ import type {
   MessageHandler,
   RetryPolicyOptions,
 } from '../../messaging/index.ts';
-import { ShipmentDispatched, type ShipmentDispatchedData } from '../fulfillment/index.ts';
+import { ShipmentDispatched, type ShipmentDispatchedData } from '../fulfillment/messages.ts';
 import {
   CustomerNotified,
   DeliverWebhook,
@@ -14,7 +14,7 @@ import {
   type CustomerNotifiedData,
   type DeliverWebhookData,
   type VendorNotifiedData,
-} from './domain/messages.ts';
+} from './messages.ts';
 import {
   CUSTOMER_NOTIFIED,
   customerNotifiedId,

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { randomBytes } from 'node:crypto';
 import type { EventStore } from '../../event-store/index.ts';
-import { createAdminAuth, problemResponse, type HttpServer } from '../../http/index.ts';
-import { AppError, ERROR_CODES, ValidationError } from '../../shared/errors.ts';
+import { createAdminAuth, problemResponse, type HttpServer } from '../../kernel/http/index.ts';
+import { AppError, ERROR_CODES, ValidationError } from '../../kernel/errors.ts';
 import {
   VENDOR_WEBHOOK_REGISTERED,
   VENDOR_WEBHOOK_REMOVED,

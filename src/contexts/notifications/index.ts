@@ -1,8 +1,7 @@
 // The notifications context's public surface: its messages, its stream naming and its module.
-import path from 'node:path';
-import type { ContextModule, ContextModuleDependencies } from '../../app/context-module.ts';
-import type { RetryPolicyOptions } from '../../messaging/index.ts';
-import { NOTIFICATION_MESSAGES } from './domain/messages.ts';
+import type { Catalog, DemoMarketplace } from '../catalog/index.ts';
+import type { ContextModule, ModuleDependencies, RetryPolicyOptions } from '../../messaging/index.ts';
+import { NOTIFICATION_MESSAGES } from './messages.ts';
 import { notificationHandlers } from './handlers.ts';
 import { registerVendorWebhookHttp } from './http.ts';
 import { createMailDropMailer, createSmtpMailer, type Mailer } from './mailer.ts';
@@ -16,7 +15,7 @@ export {
   type CustomerNotifiedData,
   type DeliverWebhookData,
   type VendorNotifiedData,
-} from './domain/messages.ts';
+} from './messages.ts';
 export { notificationStreamId } from './domain/notification.ts';
 export { customerAddress, TEMPLATES, type Template } from './domain/templates.ts';
 export { deriveVendorSecret, signWebhook, verifyWebhook } from './domain/webhook-signature.ts';
@@ -27,11 +26,25 @@ export { mailDropFile, type Mailer } from './mailer.ts';
 /** The mail drop's folder under the data dir. */
 export const MAIL_DIR_NAME = 'mail';
 
-/** Test seams; the defaults come from the configuration. */
+export interface NotificationsModuleDependencies extends ModuleDependencies {
+  readonly catalog: Catalog;
+  /** Its vendors may register webhook endpoints, with the catalog's. */
+  readonly marketplace: DemoMarketplace;
+}
+
+/** Settings (from the configuration) and test seams. */
 export interface NotificationsModuleOptions {
+  /** ORDERFLOW_SMTP_URL: send e-mails over SMTP instead of to the mail drop. */
+  smtpUrl?: string | undefined;
+  /** The mail drop's folder, `<dataDir>/mail/` (used without smtpUrl). */
+  mailDir: string;
+  /** ORDERFLOW_VENDOR_WEBHOOK_URL: where vendors without an endpoint of their own are called. */
+  vendorWebhookUrl?: string | undefined;
+  /** ORDERFLOW_WEBHOOK_TIMEOUT_MS */
+  webhookTimeoutMs: number;
   /** Overrides the group's retry policy (8 attempts, 1 s initial, 5 min max). */
   retry?: Partial<RetryPolicyOptions>;
-  /** Where e-mails go. @default SMTP when ORDERFLOW_SMTP_URL is set, else the mail drop `<dataDir>/mail/` */
+  /** Where e-mails go. @default SMTP when smtpUrl is set, else the mail drop in mailDir */
   mailer?: Mailer;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
@@ -44,16 +57,16 @@ export interface NotificationsModuleOptions {
  * order's lifecycle events, and the admin routes of vendors' webhook endpoints.
  */
 export function createNotificationsModule(
-  deps: ContextModuleDependencies,
-  options: NotificationsModuleOptions = {},
+  deps: NotificationsModuleDependencies,
+  options: NotificationsModuleOptions,
 ): ContextModule {
-  const { config, store } = deps;
-  const { smtpUrl, vendorWebhookUrl, webhookTimeoutMs } = config.notifications;
+  const { store } = deps;
+  const { smtpUrl, vendorWebhookUrl, webhookTimeoutMs } = options;
   const mailer =
     options.mailer ??
     (smtpUrl !== undefined
       ? createSmtpMailer({ url: smtpUrl })
-      : createMailDropMailer({ dir: path.join(config.dataDir, MAIL_DIR_NAME) }));
+      : createMailDropMailer({ dir: options.mailDir }));
   const endpoints = createVendorWebhookEndpoints({
     store,
     defaultUrl: vendorWebhookUrl,

@@ -6,10 +6,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ContextModule, ContextModuleDependencies } from '../../app/context-module.ts';
+import type { ContextModule } from '../../messaging/index.ts';
+import { notificationsModule, type ContextModulesDependencies } from '../../app/context-modules.ts';
 import { createEmbeddedAdapters, type EmbeddedAdapters } from '../../app/embedded-adapters.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import { createHttpServer, createMetrics, registerAdminRoutes, type HttpServer } from '../../http/index.ts';
+import { createHttpServer, createMetrics, registerAdminRoutes } from '../../http/index.ts';
+import type { HttpServer } from '../../kernel/http/index.ts';
 import {
   createConsumer,
   createEnvelope,
@@ -22,7 +24,6 @@ import {
 import { sleep, waitFor } from '../../messaging/testing/transport-contract.ts';
 import { DEMO_MARKETPLACE, seedCatalog } from '../catalog/index.ts';
 import {
-  createNotificationsModule,
   deriveVendorSecret,
   NOTIFICATION_MESSAGES,
   notificationStreamId,
@@ -162,7 +163,7 @@ interface System {
 async function openSystem(
   dataDir: string,
   env: Record<string, string> = {},
-  options: NotificationsModuleOptions = {},
+  options: Partial<NotificationsModuleOptions> = {},
 ): Promise<System> {
   const adapters = createEmbeddedAdapters({
     file: path.join(dataDir, 'orderflow.db'),
@@ -189,18 +190,17 @@ async function openSystem(
   };
   await transport.start();
   const messages = new MessageCatalog().register(...NOTIFICATION_MESSAGES);
-  const deps: ContextModuleDependencies = {
-    config: loadConfig({ ORDERFLOW_DATA_DIR: dataDir, ...env }),
+  const config = loadConfig({ ORDERFLOW_DATA_DIR: dataDir, ...env });
+  const deps: ContextModulesDependencies = {
     store,
     messages,
     catalog: await seedCatalog(store, DEMO_MARKETPLACE.products),
     marketplace: DEMO_MARKETPLACE,
-    metrics: createMetrics({ collectDefaults: false }),
     logger: pino({ level: 'silent' }),
     adminKey: ADMIN_KEY,
     now: () => new Date(),
   };
-  const module = createNotificationsModule(deps, { retry: FAST_RETRIES, ...options });
+  const module = notificationsModule(config, deps, { retry: FAST_RETRIES, ...options });
   await module.start?.();
   const consumers = [
     ...module.handlerGroups.map((group) =>
@@ -231,7 +231,7 @@ async function openSystem(
   for (const consumer of consumers) await consumer.start();
   const server = await createHttpServer({
     logger: pino({ level: 'silent' }),
-    metrics: deps.metrics,
+    metrics: createMetrics({ collectDefaults: false }),
     lifecycle: () => 'running',
     version: 'test',
   });

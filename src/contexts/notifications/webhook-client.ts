@@ -1,4 +1,4 @@
-import { AppError, ERROR_CODES } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 import { signWebhook } from './domain/webhook-signature.ts';
 
 export interface WebhookRequest {

@@ -1,11 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { StoredEvent } from '../../event-store/index.ts';
-import { parsePreferWait, problemResponse, type HttpServer } from '../../http/index.ts';
+import { parsePreferWait, problemResponse, type HttpServer } from '../../kernel/http/index.ts';
 import { contextOf, nameOf } from '../../messaging/index.ts';
-import { AppError, ERROR_CODES } from '../../shared/errors.ts';
-import { toMajorUnits } from '../catalog/index.ts';
-import { RegionSchema } from './domain/events.ts';
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
+import { toMajorUnits } from '../../kernel/money.ts';
+import { RegionSchema } from './messages.ts';
 import {
   isTerminal,
   ORDER_REASONS,

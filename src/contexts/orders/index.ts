@@ -5,7 +5,7 @@ export {
   OrderPlaced,
   type OrderPlacedData,
   type OrderLine,
-} from './domain/events.ts';
+} from './messages.ts';
 export { orderStreamId, type Order, type OrderReason, type OrderStatus } from './domain/order.ts';
 export { createOrderIntake, orderIdFor, ORDER_ID_NAMESPACE, type OrderIntake } from './order-intake.ts';
 export { registerOrdersHttp, type OrdersHttpOptions } from './http.ts';

@@ -1,10 +1,10 @@
 import { v5 as uuidv5 } from 'uuid';
 import type { EventStore, StoredEvent } from '../../event-store/index.ts';
 import { childTraceparent, createEnvelope, type MessageCatalog } from '../../messaging/index.ts';
-import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../kernel/errors.ts';
 import type { CatalogLookup } from '../catalog/index.ts';
 import { canonicalHash } from './canonical-json.ts';
-import { CancelOrder, OrderPlaced, type OrderPlacedMetadata } from './domain/events.ts';
+import { CancelOrder, OrderPlaced, type OrderPlacedMetadata } from './messages.ts';
 import { evolve, foldOrder, isCancellable, isTerminal, orderStreamId, type Order } from './domain/order.ts';
 import { placeOrder, type PlaceOrder } from './domain/place-order.ts';
 

@@ -32,10 +32,10 @@ import {
   type AssessFraudData,
   type AuthorizePaymentData,
   type FraudAssessedData,
-} from './domain/messages.ts';
+} from './messages.ts';
 import { paymentStreamId } from './domain/payment.ts';
 import { customerVelocityStreamId, tokenVelocityStreamId } from './domain/velocity.ts';
-import { createSimulatedGateway, type SimulatedGateway } from './gateway-simulator.ts';
+import { createSimulatedGateway, type SimulatedGateway } from '../../simulators/payment-gateway-simulator.ts';
 import { paymentsHandlers } from './handlers.ts';
 import { GatewayUnavailableError, type PaymentGateway } from './payment-gateway.ts';
 

@@ -1,6 +1,6 @@
 import { createAggregateLoader, type EventStore, type NewEvent } from '../../event-store/index.ts';
 import type { Envelope, HandlerContext, HandlerGroup, RetryPolicyOptions } from '../../messaging/index.ts';
-import { TerminalError } from '../../shared/errors.ts';
+import { TerminalError } from '../../kernel/errors.ts';
 import { assessFraud, velocityMemory, type FraudRulesConfig } from './domain/fraud-rules.ts';
 import {
   AssessFraud,
@@ -13,7 +13,7 @@ import {
   type CapturePaymentData,
   type RefundPaymentData,
   type VoidPaymentData,
-} from './domain/messages.ts';
+} from './messages.ts';
 import {
   authorizationFact,
   capturedFact,

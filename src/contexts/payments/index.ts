@@ -1,5 +1,5 @@
-// The payments context's public surface: its messages, its module, the gateway port and the
-// built-in gateway simulator (for tests, the crash test and the benchmark).
+// The payments context's public surface: its messages, its module and the gateway port (which the
+// simulator in src/simulators/ implements).
 export {
   PAYMENT_MESSAGES,
   AssessFraud,
@@ -26,7 +26,7 @@ export {
   type PaymentVoidedData,
   type RefundPaymentData,
   type PaymentRefundedData,
-} from './domain/messages.ts';
+} from './messages.ts';
 export { paymentStreamId, PAYMENT_EVENT_TYPES } from './domain/payment.ts';
 export { customerVelocityStreamId, tokenVelocityStreamId } from './domain/velocity.ts';
 export type { FraudRulesConfig, FraudRuleHit, FraudRuleName } from './domain/fraud-rules.ts';
@@ -47,18 +47,14 @@ export {
   type VoidRequest,
 } from './payment-gateway.ts';
 export {
-  createSimulatedGateway,
-  type GatewayLedgerStats,
-  type GatewayOperation,
-  type GatewayOperationKind,
-  type GatewayOperationOutcome,
-  type SimulatedGateway,
-  type SimulatedGatewayOptions,
-} from './gateway-simulator.ts';
-export {
   paymentsHandlers,
   PAYMENTS_GROUP,
   PAYMENTS_RETRY,
   type PaymentsHandlersOptions,
 } from './handlers.ts';
-export { createPaymentsModule, gatewaySimulatorFile, GATEWAY_SIMULATOR_FILE } from './payments-module.ts';
+export {
+  createPaymentsModule,
+  type OpenedPaymentGateway,
+  type PaymentsModuleOptions,
+} from './payments-module.ts';
+export { tokenFamily } from './domain/payment-tokens.ts';

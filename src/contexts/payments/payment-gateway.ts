@@ -1,4 +1,4 @@
-import { AppError, ERROR_CODES, type AppErrorOptions } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES, type AppErrorOptions } from '../../kernel/errors.ts';
 
 /**
  * The payment gateway port: the outside provider that holds, takes and gives back money.

@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newKey, orderBody, postOrder } from '../../../test/support/orders.ts';
 import { eventually, removeDir, startTestApp, type TestApp } from '../../../test/support/test-app.ts';
-import { createSimulatedGateway } from './gateway-simulator.ts';
-import { gatewaySimulatorFile } from './payments-module.ts';
+import { createSimulatedGateway, gatewaySimulatorFile } from '../../simulators/payment-gateway-simulator.ts';
 
 describe('payments module in the app', () => {
   let t: TestApp | undefined;

@@ -1,25 +1,30 @@
-import path from 'node:path';
-import type { ContextModule, ContextModuleFactory } from '../../app/context-module.ts';
-import { PAYMENT_MESSAGES } from './domain/messages.ts';
-import { createSimulatedGateway, type SimulatedGateway } from './gateway-simulator.ts';
+import type { ContextModule, ModuleDependencies } from '../../messaging/index.ts';
+import type { FraudRulesConfig } from './domain/fraud-rules.ts';
 import { paymentsHandlers } from './handlers.ts';
+import { PAYMENT_MESSAGES } from './messages.ts';
 import { GatewayUnavailableError, type PaymentGateway } from './payment-gateway.ts';
 
-/** Where the gateway simulator keeps its ledger, relative to the data dir. */
-export const GATEWAY_SIMULATOR_FILE = path.join('simulators', 'payment-gateway.db');
+/** A gateway connection this module opens in `start` and closes in `stop`. */
+export interface OpenedPaymentGateway extends PaymentGateway {
+  close(): Promise<void>;
+}
 
-export function gatewaySimulatorFile(dataDir: string): string {
-  return path.join(dataDir, GATEWAY_SIMULATOR_FILE);
+export interface PaymentsModuleOptions {
+  /** ORDERFLOW_FRAUD_* */
+  fraud: FraudRulesConfig;
+  /** Opens the payment provider (in this product, the built-in simulator of src/simulators/). */
+  openGateway: () => OpenedPaymentGateway;
 }
 
 /**
- * The payments context: fraud scoring and the payment gateway (the built-in simulator, configured
- * by ORDERFLOW_GATEWAY_*). Processes with the `payments` role open the simulator's ledger in
- * `start` and close it in `stop`, after the consumers have drained.
+ * The payments context: fraud scoring and the payment gateway. Processes with the `payments` role
+ * open the gateway in `start` and close it in `stop`, after the consumers have drained.
  */
-export const createPaymentsModule: ContextModuleFactory = (deps): ContextModule => {
-  const { config } = deps;
-  let gateway: SimulatedGateway | undefined;
+export function createPaymentsModule(
+  deps: ModuleDependencies,
+  options: PaymentsModuleOptions,
+): ContextModule {
+  let gateway: OpenedPaymentGateway | undefined;
   const currentGateway = (): PaymentGateway => {
     if (gateway === undefined) throw new GatewayUnavailableError('the payment gateway is not open');
     return gateway;
@@ -28,15 +33,9 @@ export const createPaymentsModule: ContextModuleFactory = (deps): ContextModule 
     name: 'payments',
     role: 'payments',
     messages: PAYMENT_MESSAGES,
-    handlerGroups: [paymentsHandlers({ store: deps.store, gateway: currentGateway, fraud: config.fraud })],
+    handlerGroups: [paymentsHandlers({ store: deps.store, gateway: currentGateway, fraud: options.fraud })],
     async start() {
-      gateway ??= createSimulatedGateway({
-        file: gatewaySimulatorFile(config.dataDir),
-        latencyMs: config.paymentGateway.latencyMs,
-        failureRate: config.paymentGateway.failureRate,
-        timeoutMs: config.paymentGateway.timeoutMs,
-        synchronous: config.sqliteSynchronous,
-      });
+      gateway ??= options.openGateway();
     },
     async stop() {
       const current = gateway;
@@ -44,4 +43,4 @@ export const createPaymentsModule: ContextModuleFactory = (deps): ContextModule 
       await current?.close();
     },
   };
-};
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Envelope } from '../../messaging/message.ts';
-import { ConcurrencyError, isConcurrencyError } from '../../shared/errors.ts';
+import type { Envelope } from '../../kernel/envelope.ts';
+import { ConcurrencyError, isConcurrencyError } from '../../kernel/errors.ts';
 import type {
   CommittedEvent,
   EventStore,

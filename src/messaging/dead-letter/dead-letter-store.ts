@@ -1,4 +1,4 @@
-import type { Envelope } from '../message.ts';
+import type { Envelope } from '../../kernel/envelope.ts';
 
 /**
  * Where messages go when a consumer gives up on them: after a terminal error, or after the retry

@@ -1,4 +1,4 @@
-import { AppError, ERROR_CODES } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 import type { Transport } from '../transport.ts';
 import type { DeadLetter, DeadLetterStore } from './dead-letter-store.ts';
 

@@ -1,4 +1,4 @@
-import { ensureError } from '../../shared/errors.ts';
+import { ensureError } from '../../kernel/errors.ts';
 import type { Transport } from '../transport.ts';
 import type { OutboxRecord, OutboxStore } from './outbox-store.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEnvelope, type Envelope } from '../message.ts';
+import { createEnvelope, type Envelope } from '../../kernel/envelope.ts';
 import type { Transport } from '../transport.ts';
 import { createOutboxRelay } from './outbox-relay.ts';
 import type { OutboxRecord, OutboxStore } from './outbox-store.ts';

@@ -1,4 +1,4 @@
-import type { Envelope } from '../message.ts';
+import type { Envelope } from '../../kernel/envelope.ts';
 
 /** One message waiting in a transactional outbox. */
 export interface OutboxRecord {

@@ -1,4 +1,4 @@
-import { AppError, ERROR_CODES } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 import type { RetryPolicyOptions } from '../handler.ts';
 
 /** A validated, complete and frozen retry policy. */

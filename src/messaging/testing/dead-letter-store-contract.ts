@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeadLetterStore, NewDeadLetter } from '../dead-letter/dead-letter-store.ts';
-import { createEnvelope, type Envelope } from '../message.ts';
+import { createEnvelope, type Envelope } from '../../kernel/envelope.ts';
 
 /**
  * The DeadLetterStore port's contract, run against every adapter (the cases of the SQLite store's

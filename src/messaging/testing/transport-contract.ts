@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createEnvelope, partitionOf, type Envelope } from '../message.ts';
+import { createEnvelope, partitionOf, type Envelope } from '../../kernel/envelope.ts';
 import type { Delivery, Transport, TransportSubscription } from '../transport.ts';
 
 /**

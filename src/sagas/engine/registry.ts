@@ -1,4 +1,4 @@
-import { TerminalError } from '../../shared/errors.ts';
+import { TerminalError } from '../../kernel/errors.ts';
 import type { SagaDefinition } from './definition.ts';
 
 /**

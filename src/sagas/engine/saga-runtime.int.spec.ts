@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEnvelope, type Envelope } from '../../messaging/index.ts';
 import { orderSagaStreamId } from '../order/order-saga.ts';
-import type { ReserveStockData } from '../../contexts/inventory/domain/messages.ts';
+import type { ReserveStockData } from '../../contexts/inventory/messages.ts';
 import {
   eventually,
   openSagaSystem,
@@ -15,7 +15,7 @@ import {
   typesOf,
   type Probe,
   type SagaSystem,
-} from '../testing/saga-system.ts';
+} from '../../../test/support/saga-system.ts';
 
 /*
  * The saga runtime on the real SQLite store, embedded bus and consumer: a step's deadline is a

@@ -16,7 +16,7 @@ import {
   type NewMessage,
   type RetryPolicyOptions,
 } from '../../messaging/index.ts';
-import { AppError, ERROR_CODES } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 import { decideSaga, type SagaDecision, type SagaInput } from './decide.ts';
 import { resolveDefinition, type SagaRegistry } from './registry.ts';
 import { evolveSaga, sagaStreamId, type SagaState } from './saga-state.ts';

@@ -1,5 +1,5 @@
-import type { Region } from '../../contexts/catalog/index.ts';
-import type { OrderLine, OrderPlacedData } from '../../contexts/orders/domain/events.ts';
+import type { Region } from '../../kernel/region.ts';
+import type { OrderLine, OrderPlacedData } from '../../contexts/orders/messages.ts';
 
 /**
  * What the order saga keeps: the part of OrderPlaced its commands and the order's lifecycle events

@@ -14,7 +14,7 @@ import {
   type ShipmentCancellationFailedData,
   type ShipmentDeliveredData,
   type ShipmentDispatchedData,
-} from '../../contexts/fulfillment/domain/messages.ts';
+} from '../../contexts/fulfillment/messages.ts';
 import {
   CommitStock,
   ConfirmReservation,
@@ -32,7 +32,7 @@ import {
   type StockReleasedData,
   type StockReservationFailedData,
   type StockReservedData,
-} from '../../contexts/inventory/domain/messages.ts';
+} from '../../contexts/inventory/messages.ts';
 import {
   CancelOrder,
   OrderCancellationRefused,
@@ -48,8 +48,10 @@ import {
   type OrderDeliveredData,
   type OrderPlacedData,
   type OrderRejectedData,
-} from '../../contexts/orders/domain/events.ts';
-import { orderStreamId, ORDER_REASONS, type OrderReason } from '../../contexts/orders/domain/order.ts';
+  ORDER_REASONS,
+  orderStreamId,
+  type OrderReason,
+} from '../../contexts/orders/messages.ts';
 import {
   AssessFraud,
   AuthorizePayment,
@@ -68,7 +70,7 @@ import {
   type PaymentDeclinedData,
   type PaymentTimedOutData,
   type VoidPaymentData,
-} from '../../contexts/payments/domain/messages.ts';
+} from '../../contexts/payments/messages.ts';
 import type {
   Observation,
   ReplyContext,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { OrderPlacedData } from '../../contexts/orders/domain/events.ts';
+import type { OrderPlacedData } from '../../contexts/orders/messages.ts';
 import { MessageCatalog } from '../../messaging/index.ts';
 import type { SagaDecision, SagaFact } from '../engine/index.ts';
 import { SagaTimerFired } from '../engine/index.ts';

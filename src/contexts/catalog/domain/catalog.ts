@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../../../event-store/index.ts';
-import { PRODUCT_LISTED, type ProductListedData } from './events.ts';
+import { PRODUCT_LISTED, type ProductListedData } from '../messages.ts';
 
 /** A product on sale, as other contexts see it. Prices are integer minor units of `currency`. */
 export interface Product {

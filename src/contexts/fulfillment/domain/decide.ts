@@ -24,7 +24,7 @@ import {
   type AllocateShipmentsData,
   type ReservedLine,
   type ShipmentAllocatedData,
-} from './messages.ts';
+} from '../messages.ts';
 
 /**
  * The fulfillment context's decisions, pure: state + command → the events to record, the replies

@@ -13,7 +13,7 @@ import {
   type RecordedEvent,
 } from './decide.ts';
 import { evolveFulfillment, INITIAL_FULFILLMENT_STATE, type FulfillmentState } from './fulfillment.ts';
-import type { AllocateShipmentsData, ReservedLine } from './messages.ts';
+import type { AllocateShipmentsData, ReservedLine } from '../messages.ts';
 
 const ORDER = 'order-1';
 

@@ -5,7 +5,7 @@ import type {
   ShipmentDeliveredData,
   ShipmentDispatchedData,
   ShipmentsCancelledData,
-} from './messages.ts';
+} from '../messages.ts';
 
 /**
  * The fulfillment aggregate: one per order, in the stream `fulfillment-<orderId>`. It records the

@@ -1,4 +1,4 @@
-import type { Region } from '../../catalog/index.ts';
+import type { Region } from '../../../kernel/region.ts';
 import {
   ReservationConfirmed,
   StockCommitted,
@@ -15,7 +15,7 @@ import {
   type StockReleasedData,
   type StockReservationFailedData,
   type StockReservedData,
-} from './messages.ts';
+} from '../messages.ts';
 import {
   availableIn,
   RESERVATION_CONFIRMED,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MessageCatalog } from '../../../messaging/index.ts';
 import { decide, type StockCommand, type StockDecision, type StockDecisionResult } from './decide.ts';
-import { INVENTORY_MESSAGES } from './messages.ts';
+import { INVENTORY_MESSAGES } from '../messages.ts';
 import {
   evolveStock,
   initialStockState,

@@ -1,4 +1,4 @@
-import type { Region } from '../../catalog/index.ts';
+import type { Region } from '../../../kernel/region.ts';
 import type {
   ReservationConfirmedData,
   StockCommittedData,
@@ -6,7 +6,7 @@ import type {
   StockReleasedData,
   StockReservationFailedData,
   StockReservedData,
-} from './messages.ts';
+} from '../messages.ts';
 
 /**
  * The stock of one SKU: an event-sourced aggregate in the stream `stock-<sku>`. Per warehouse of the

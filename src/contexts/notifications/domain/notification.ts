@@ -1,5 +1,5 @@
-import type { ShipmentDispatchedData } from '../../fulfillment/index.ts';
-import type { CustomerNotifiedData, VendorNotifiedData } from './messages.ts';
+import type { ShipmentDispatchedData } from '../../fulfillment/messages.ts';
+import type { CustomerNotifiedData, VendorNotifiedData } from '../messages.ts';
 
 /**
  * What the notifications context remembers of an order, in the stream `notification-<orderId>`:

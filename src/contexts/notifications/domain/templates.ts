@@ -1,4 +1,4 @@
-import { currencyExponent, toMajorUnits } from '../../catalog/index.ts';
+import { currencyExponent, toMajorUnits } from '../../../kernel/money.ts';
 
 /**
  * Customer e-mails, rendered purely from the event that triggers them: a short plain-text part and

@@ -1,5 +1,5 @@
-import { toMajorUnits } from '../../catalog/index.ts';
-import type { DeliverWebhookData } from './messages.ts';
+import { toMajorUnits } from '../../../kernel/money.ts';
+import type { DeliverWebhookData } from '../messages.ts';
 import type { OrderConfirmedView, ShipmentDispatchedView } from './templates.ts';
 
 /**

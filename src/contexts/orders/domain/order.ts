@@ -1,6 +1,8 @@
 import type { EventMetadata } from '../../../event-store/index.ts';
-import type { Region } from '../../catalog/index.ts';
-import { ORDER_PLACED, type OrderLine, type OrderPlacedData } from './events.ts';
+import type { Region } from '../../../kernel/region.ts';
+import { ORDER_PLACED, type OrderLine, type OrderPlacedData, type OrderReason } from '../messages.ts';
+
+export { ORDER_REASONS, orderStreamId, type OrderReason } from '../messages.ts';
 
 export const ORDER_STATUSES = [
   'pending',
@@ -12,17 +14,6 @@ export const ORDER_STATUSES = [
   'cancelled',
 ] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
-
-/** Why an order was rejected or cancelled. */
-export const ORDER_REASONS = [
-  'out_of_stock',
-  'payment_declined',
-  'fraud_suspected',
-  'fulfillment_failed',
-  'customer_request',
-  'timeout',
-] as const;
-export type OrderReason = (typeof ORDER_REASONS)[number];
 
 export const SHIPMENT_STATUSES = ['allocated', 'dispatched', 'delivered', 'cancelled'] as const;
 export type ShipmentStatus = (typeof SHIPMENT_STATUSES)[number];
@@ -78,10 +69,6 @@ export interface OrderEventLike {
   readonly metadata?: EventMetadata;
   /** When the event was stored; absent on an event not stored yet. */
   readonly time?: string;
-}
-
-export function orderStreamId(orderId: string): string {
-  return `order-${orderId}`;
 }
 
 /**

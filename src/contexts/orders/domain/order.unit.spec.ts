@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MessageCatalog } from '../../../messaging/index.ts';
-import { ValidationError } from '../../../shared/errors.ts';
+import { ValidationError } from '../../../kernel/errors.ts';
 import { catalogFromEvents } from '../../catalog/index.ts';
-import { ORDER_MESSAGES, OrderPlaced } from './events.ts';
+import { ORDER_MESSAGES, OrderPlaced } from '../messages.ts';
 import { evolve, foldOrder, orderStreamId } from './order.ts';
 import { placeOrder } from './place-order.ts';
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ValidationError, type FieldError } from '../../../shared/errors.ts';
+import { ValidationError, type FieldError } from '../../../kernel/errors.ts';
 import type { CatalogLookup } from '../../catalog/index.ts';
 import {
   CurrencySchema,
@@ -9,7 +9,7 @@ import {
   ShippingAddressSchema,
   type OrderEvent,
   type OrderLine,
-} from './events.ts';
+} from '../messages.ts';
 
 export const MAX_ORDER_LINES = 50;
 export const MAX_LINE_QUANTITY = 999;

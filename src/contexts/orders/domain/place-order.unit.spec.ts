@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../shared/errors.ts';
+import { ValidationError } from '../../../kernel/errors.ts';
 import { catalogFromEvents, type CatalogLookup } from '../../catalog/index.ts';
 import { placeOrder, type PlaceOrder } from './place-order.ts';
 

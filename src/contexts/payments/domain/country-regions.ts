@@ -1,4 +1,4 @@
-import type { Region } from '../../catalog/index.ts';
+import type { Region } from '../../../kernel/region.ts';
 
 /**
  * Where common shipping countries (ISO 3166-1 alpha-2) lie in the marketplace's regions. Compact on

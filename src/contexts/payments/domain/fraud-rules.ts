@@ -1,4 +1,5 @@
-import { currencyExponent, toMajorUnits, type Region } from '../../catalog/index.ts';
+import { currencyExponent, toMajorUnits } from '../../../kernel/money.ts';
+import type { Region } from '../../../kernel/region.ts';
 import { regionOfCountry } from './country-regions.ts';
 import { isRiskyToken } from './payment-tokens.ts';
 

@@ -20,7 +20,7 @@ import {
   type PaymentVoidedData,
   type RefundPaymentData,
   type VoidPaymentData,
-} from './messages.ts';
+} from '../messages.ts';
 
 /**
  * A payment's state, folded from its stream `payment-<orderId>`, and the pure decisions on it.

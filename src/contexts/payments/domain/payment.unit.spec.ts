@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MessageCatalog } from '../../../messaging/index.ts';
-import { PAYMENT_MESSAGES } from './messages.ts';
+import { PAYMENT_MESSAGES } from '../messages.ts';
 import {
   authorizationFact,
   capturedFact,

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { deleteStreams } from '../../../test/support/distributed.ts';
+import { SERVICE_URLS, serviceAvailable } from '../../../test/support/services.ts';
+import { createEnvelope, partitionOf, type Envelope } from '../../kernel/envelope.ts';
+import {
+  describeTransportContract,
+  randomType,
+  randomWord,
+  sleep,
+  testMessage,
+  waitFor,
+  type TransportHarness,
+} from '../../messaging/testing/transport-contract.ts';
+import type { Delivery, Transport } from '../../messaging/transport.ts';
+import { createNatsTransport, type NatsTransportOptions } from './nats-transport.ts';
+
+const available = await serviceAvailable('nats');
+
+export async function openNats(options: Partial<NatsTransportOptions> = {}): Promise<TransportHarness> {
+  const servers = options.servers ?? SERVICE_URLS.nats;
+  const namespace = options.namespace ?? `test-${randomWord(12)}`;
+  const open = async () => {
+    // Short fetches: each test stops its subscriptions, which waits for the fetch in flight to end.
+    const transport = createNatsTransport({ fetchExpiresMs: 2_000, ...options, servers, namespace });
+    await transport.start();
+    return transport;
+  };
+  let current = await open();
+  const harness: TransportHarness = {
+    transport: current,
+    async reopen() {
+      await current.close();
+      current = await open();
+      harness.transport = current;
+      return current;
+    },
+    async cleanup() {
+      await current.close();
+      await deleteStreams(namespace, servers);
+    },
+  };
+  return harness;
+}
+
+describe.runIf(available)('NATS JetStream transport', () => {
+  describeTransportContract('NATS JetStream', () => openNats());
+
+  describe('adapter', () => {
+    let harness: TransportHarness | undefined;
+
+    afterEach(async () => {
+      await harness?.cleanup();
+      harness = undefined;
+    });
+
+    function collect(transport: Transport, group: string, types: string[], into: Delivery[]) {
+      return transport.subscribe({
+        group,
+        types,
+        onDelivery: (delivery) => {
+          into.push(delivery);
+          delivery.ack();
+        },
+      });
+    }
+
+    it('drops a second publish of the same id within the duplicate window (Nats-Msg-Id)', async () => {
+      harness = await openNats();
+      const { transport } = harness;
+      const type = randomType();
+      const received: Delivery[] = [];
+      await collect(transport, randomWord(), [type], received);
+      const message = testMessage(type, 'k', { n: 1 });
+      await transport.publish([message]);
+      await transport.publish([message]);
+      await transport.publish([message, testMessage(type, 'k', { n: 2 })]);
+      await waitFor(() => received.length >= 2, 'the messages');
+      await sleep(300);
+      expect(received.map((d) => (d.message.data as { n: number }).n)).toEqual([1, 2]);
+    });
+
+    it('carries every envelope attribute and the data unchanged', async () => {
+      harness = await openNats();
+      const { transport } = harness;
+      const type = randomType();
+      const cause = testMessage(type, 'order-7');
+      const full: Envelope = createEnvelope(
+        {
+          type,
+          data: { text: 'Grüße, 東京 "quoted"\n', list: [1, 2.5, null, true], nested: { a: { b: 'c' } } },
+          partitionKey: 'sku-42',
+          subject: 'order-7',
+          id: `id-${randomWord()}`,
+        },
+        { source: 'orderflow/contract-test', now: () => new Date('2026-01-02T03:04:05.678Z') },
+        cause,
+      );
+      const minimal = testMessage(type, 'k', null);
+      const received: Delivery[] = [];
+      await collect(transport, randomWord(), [type], received);
+      await transport.publish([full, minimal]);
+      await waitFor(() => received.length === 2, 'both messages');
+      const byId = new Map(received.map((d) => [d.message.id, d.message]));
+      expect(byId.get(full.id)).toEqual(full);
+      expect(byId.get(minimal.id)).toEqual(minimal);
+      expect(Object.keys(byId.get(full.id)!).sort()).toEqual(Object.keys(full).sort());
+      expect(received.find((d) => d.message.id === full.id)!.partition).toBe(
+        partitionOf('sku-42', transport.partitions),
+      );
+    });
+
+    it('rejects invalid options with one message listing every problem', () => {
+      expect(() =>
+        createNatsTransport({
+          servers: '',
+          namespace: 'a.b',
+          partitions: 0,
+          ackWaitMs: -1,
+          fetchExpiresMs: 500,
+        }),
+      ).toThrow(
+        /servers must name.*namespace must be.*partitions must be.*ackWaitMs must be.*fetchExpiresMs/,
+      );
+    });
+  });
+});
