@@ -335,7 +335,6 @@ async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters
   }
   throw new AppError(
     ERROR_CODES.CONFIG_INVALID,
-    'validation',
     `ORDERFLOW_STORE (${config.store.kind}) and ORDERFLOW_BUS (${config.bus.kind}) do not make a mode: use the embedded store with the embedded bus, or postgres:// with nats://`,
   );
 }

@@ -26,7 +26,6 @@ export async function openDeadLetterAdmin(config: AppConfig): Promise<DeadLetter
   if (config.store.kind !== 'sqlite') {
     throw new AppError(
       ERROR_CODES.CONFIG_INVALID,
-      'validation',
       'ORDERFLOW_STORE=postgres://… needs ORDERFLOW_BUS=nats://…',
     );
   }
@@ -34,7 +33,6 @@ export async function openDeadLetterAdmin(config: AppConfig): Promise<DeadLetter
   if (!fs.existsSync(file)) {
     throw new AppError(
       ERROR_CODES.NOT_FOUND,
-      'not_found',
       `no Orderflow data in ${config.dataDir} (${file} does not exist)`,
     );
   }
@@ -51,7 +49,6 @@ export async function openDeadLetterAdmin(config: AppConfig): Promise<DeadLetter
       if (pid !== undefined) {
         throw new AppError(
           ERROR_CODES.DATA_DIR_IN_USE,
-          'conflict',
           `Orderflow (pid ${pid}) is running on ${config.dataDir}: redrive through it with POST /v1/admin/dead-letters/${id}/redrive, or stop it first`,
         );
       }

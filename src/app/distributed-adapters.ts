@@ -111,7 +111,6 @@ export function unreachable(server: string, url: string, cause: unknown): AppErr
   const error = ensureError(cause);
   return new AppError(
     ERROR_CODES.NOT_READY,
-    'unavailable',
     `cannot reach ${server} at ${redactUrl(url)}: ${describeConnectionError(error)}`,
     { cause: error, retryable: true },
   );

@@ -368,7 +368,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
   ) {
     throw new AppError(
       ERROR_CODES.CONFIG_INVALID,
-      'validation',
       `invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`,
       { retryable: false, details: { problems } },
     );

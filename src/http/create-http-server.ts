@@ -84,12 +84,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     if (state === 'running' || ALWAYS_SERVED.has(request.url.split('?')[0]!)) return;
     const error =
       state === 'starting'
-        ? new AppError(ERROR_CODES.NOT_READY, 'unavailable', 'Orderflow is starting; try again shortly')
-        : new AppError(
-            ERROR_CODES.SHUTTING_DOWN,
-            'unavailable',
-            'Orderflow is shutting down; try another instance',
-          );
+        ? new AppError(ERROR_CODES.NOT_READY, 'Orderflow is starting; try again shortly')
+        : new AppError(ERROR_CODES.SHUTTING_DOWN, 'Orderflow is shutting down; try another instance');
     reply.header('connection', 'close');
     return sendProblem(reply, problemOf(error, request.url));
   });

@@ -48,8 +48,7 @@ async function server(bodyLimit?: number): Promise<HttpServer> {
       },
     },
     async (request) => {
-      if (request.params.id === 'conflict')
-        throw new AppError(ERROR_CODES.IDEMPOTENCY_KEY_REUSED, 'conflict', 'taken');
+      if (request.params.id === 'conflict') throw new AppError(ERROR_CODES.IDEMPOTENCY_KEY_REUSED, 'taken');
       if (request.params.id === 'boom') throw new Error('database password is hunter2');
       return { limit: request.query.limit ?? null };
     },

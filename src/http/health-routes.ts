@@ -49,11 +49,7 @@ export function registerHealthRoutes(app: HttpServer, options: HealthRoutesOptio
     async (request, reply) => {
       const readiness = options.readiness();
       if (readiness.ready) return { status: 'ready' as const, checks: readiness.checks };
-      const error = new AppError(
-        ERROR_CODES.NOT_READY,
-        'unavailable',
-        `not ready: ${readiness.reason ?? 'starting'}`,
-      );
+      const error = new AppError(ERROR_CODES.NOT_READY, `not ready: ${readiness.reason ?? 'starting'}`);
       return sendProblem(reply, problemOf(error, request.url));
     },
   );

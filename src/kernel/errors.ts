@@ -1,7 +1,8 @@
 /**
  * Orderflow's error model. Every error the system raises on purpose is an AppError with a stable
- * `code` (listed in docs/errors.md), a `category` that src/http maps to an HTTP status, and a
- * `retryable` flag that the message consumers use to choose between retry and dead letter.
+ * `code` (listed in docs/errors.md), the `category` bound to that code in ERROR_CATEGORIES (which
+ * src/http maps to an HTTP status), and a `retryable` flag that the message consumers use to choose
+ * between retry and dead letter.
  */
 
 export const ERROR_CODES = {
@@ -29,6 +30,7 @@ export const ERROR_CODES = {
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   NOT_READY: 'NOT_READY',
   STORE_CLOSED: 'STORE_CLOSED',
+  RELAY_NOT_LEADER: 'RELAY_NOT_LEADER',
   HANDLER_FAILED: 'HANDLER_FAILED',
   INTERNAL: 'INTERNAL',
   GATEWAY_TIMEOUT: 'GATEWAY_TIMEOUT',
@@ -48,6 +50,50 @@ export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 export type ErrorCategory =
   'validation' | 'not_found' | 'conflict' | 'forbidden' | 'unavailable' | 'internal';
 
+/**
+ * Each code's category, in one place: the same condition is classified the same way wherever it is
+ * raised (HTTP status, retry or not).
+ */
+export const ERROR_CATEGORIES: Readonly<Record<ErrorCode, ErrorCategory>> = {
+  VALIDATION_FAILED: 'validation',
+  IDEMPOTENCY_KEY_MISSING: 'validation',
+  IDEMPOTENCY_KEY_INVALID: 'validation',
+  IDEMPOTENCY_KEY_REUSED: 'conflict',
+  ORDER_NOT_FOUND: 'not_found',
+  ORDER_NOT_CANCELLABLE: 'conflict',
+  NOT_FOUND: 'not_found',
+  UNAUTHORIZED: 'forbidden',
+  FORBIDDEN: 'forbidden',
+  MALFORMED_REQUEST: 'validation',
+  UNSUPPORTED_MEDIA_TYPE: 'validation',
+  PAYLOAD_TOO_LARGE: 'validation',
+  STREAM_VERSION_CONFLICT: 'conflict',
+  DEAD_LETTER_NOT_FOUND: 'not_found',
+  DEAD_LETTER_ALREADY_REDRIVEN: 'conflict',
+  SAGA_NOT_FOUND: 'not_found',
+  SAGA_NOT_RETRYABLE: 'conflict',
+  MESSAGE_SCHEMA_VIOLATION: 'validation',
+  UNKNOWN_MESSAGE_TYPE: 'validation',
+  CONFIG_INVALID: 'validation',
+  DATA_DIR_IN_USE: 'conflict',
+  SHUTTING_DOWN: 'unavailable',
+  NOT_READY: 'unavailable',
+  STORE_CLOSED: 'unavailable',
+  RELAY_NOT_LEADER: 'unavailable',
+  HANDLER_FAILED: 'internal',
+  INTERNAL: 'internal',
+  GATEWAY_TIMEOUT: 'unavailable',
+  GATEWAY_UNAVAILABLE: 'unavailable',
+  GATEWAY_REQUEST_REFUSED: 'conflict',
+  CARRIER_UNAVAILABLE: 'unavailable',
+  WEBHOOK_DELIVERY_FAILED: 'unavailable',
+  MAIL_DELIVERY_FAILED: 'unavailable',
+  VENDOR_NOT_FOUND: 'not_found',
+  VENDOR_WEBHOOK_NOT_FOUND: 'not_found',
+  SKU_NOT_FOUND: 'not_found',
+  STOCK_BELOW_RESERVED: 'conflict',
+};
+
 export interface AppErrorOptions extends ErrorOptions {
   /** Machine-readable details (for example the invalid fields), passed through to problem details. */
   details?: Record<string, unknown>;
@@ -62,12 +108,12 @@ export class AppError extends Error {
   readonly retryable: boolean;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, category: ErrorCategory, message: string, options: AppErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.category = category;
+    this.category = ERROR_CATEGORIES[code];
     // Only infrastructure trouble is worth retrying by default; bad input stays bad.
-    this.retryable = options.retryable ?? (category === 'unavailable' || category === 'internal');
+    this.retryable = options.retryable ?? (this.category === 'unavailable' || this.category === 'internal');
     this.details = options.details;
   }
 }
@@ -83,8 +129,28 @@ export class ValidationError extends AppError {
   override name = 'ValidationError';
   readonly errors: readonly FieldError[];
   constructor(message: string, errors: readonly FieldError[], options: AppErrorOptions = {}) {
-    super(ERROR_CODES.VALIDATION_FAILED, 'validation', message, { ...options, retryable: false });
+    super(ERROR_CODES.VALIDATION_FAILED, message, { ...options, retryable: false });
     this.errors = errors;
+  }
+}
+
+/**
+ * An options object or a configuration value is invalid: the one error of every `resolveXxxOptions`
+ * and of loadConfig, naming the property and what is wrong with it (nats.js
+ * `InvalidArgumentError.format`). Never retried.
+ */
+export class InvalidOptionsError extends AppError {
+  override name = 'InvalidOptionsError';
+  /** Each problem as `property: message`. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[], options: AppErrorOptions = {}) {
+    super(ERROR_CODES.CONFIG_INVALID, problems.join('\n'), { ...options, retryable: false });
+    this.problems = problems;
+  }
+
+  /** One invalid property: `InvalidOptionsError.format('partitions', 'must be a positive integer (got 0)')`. */
+  static format(property: string, message: string): InvalidOptionsError {
+    return new InvalidOptionsError([`${property} ${message}`]);
   }
 }
 
@@ -97,7 +163,6 @@ export class ConcurrencyError extends AppError {
   constructor(streamId: string, expected: string, actual: number) {
     super(
       ERROR_CODES.STREAM_VERSION_CONFLICT,
-      'conflict',
       `stream ${streamId}: expected version ${expected}, but it is at ${actual === -1 ? 'no stream' : String(actual)}`,
       { retryable: true, details: { streamId, expected, actual } },
     );
@@ -114,7 +179,7 @@ export class ConcurrencyError extends AppError {
 export class TerminalError extends AppError {
   override name = 'TerminalError';
   constructor(message: string, options: AppErrorOptions = {}) {
-    super(ERROR_CODES.HANDLER_FAILED, 'internal', message, { ...options, retryable: false });
+    super(ERROR_CODES.HANDLER_FAILED, message, { ...options, retryable: false });
   }
 }
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { httpStatusOf } from './http/index.ts';
-import { ERROR_CODES, type ErrorCategory, type ErrorCode } from './errors.ts';
+import { ERROR_CATEGORIES, ERROR_CODES, type ErrorCategory, type ErrorCode } from './errors.ts';
 
 // The registry: every code is unique, documented in docs/errors.md, and documented with the HTTP
 // status that src/http really answers with.
@@ -44,6 +44,9 @@ describe('error codes registry', () => {
   it('documents each code with a category, the status src/http answers with, and a meaning', () => {
     for (const row of ROWS) {
       expect(CATEGORIES, row.code).toContain(row.category);
+      expect(row.category, `${row.code}: docs/errors.md and ERROR_CATEGORIES disagree`).toBe(
+        ERROR_CATEGORIES[row.code as ErrorCode],
+      );
       expect(httpStatusOf(row.code as ErrorCode, row.category as ErrorCategory), row.code).toBe(row.status);
       expect(row.meaning.length, row.code).toBeGreaterThan(10);
     }

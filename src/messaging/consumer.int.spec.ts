@@ -163,7 +163,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
       {
         [DoWork.type]: (message: Envelope<{ n: number }>, context: HandlerContext) => {
           attempts++;
-          if (broken) throw new AppError(ERROR_CODES.INTERNAL, 'unavailable', 'gateway down');
+          if (broken) throw new AppError(ERROR_CODES.GATEWAY_UNAVAILABLE, 'gateway down');
           recordEffect(message, context);
         },
       },

@@ -70,7 +70,7 @@ export class MessageCatalog {
   validate(type: string, data: unknown): void {
     const definition = this.definitions.get(type);
     if (definition === undefined) {
-      throw new AppError(ERROR_CODES.UNKNOWN_MESSAGE_TYPE, 'validation', `unknown message type ${type}`, {
+      throw new AppError(ERROR_CODES.UNKNOWN_MESSAGE_TYPE, `unknown message type ${type}`, {
         retryable: false,
       });
     }
@@ -85,7 +85,6 @@ export class MessageCatalog {
       );
       throw new AppError(
         ERROR_CODES.MESSAGE_SCHEMA_VIOLATION,
-        'validation',
         `${type} does not match its schema: ${problems.join('; ')}`,
         { retryable: false, details: { type, problems } },
       );

@@ -31,11 +31,7 @@ export function createSimulatedCarrier(options: SimulatedCarrierOptions = {}): C
     delayMs: () => delayMs,
     pickUp() {
       if (failureRate > 0 && random() < failureRate) {
-        throw new AppError(
-          ERROR_CODES.CARRIER_UNAVAILABLE,
-          'unavailable',
-          'the carrier refused the pickup; retrying later',
-        );
+        throw new AppError(ERROR_CODES.CARRIER_UNAVAILABLE, 'the carrier refused the pickup; retrying later');
       }
     },
   };

@@ -54,7 +54,6 @@ export function createPostgresDeadLetterStore(
   if (!SCHEMA_NAME.test(schema)) {
     throw new AppError(
       ERROR_CODES.CONFIG_INVALID,
-      'validation',
       `postgres dead-letter store: schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`,
     );
   }
@@ -105,8 +104,7 @@ CREATE INDEX IF NOT EXISTS dead_letters_status ON ${s}.dead_letters (status, seq
   }
 
   async function query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
-    if (closed)
-      throw new AppError(ERROR_CODES.STORE_CLOSED, 'unavailable', 'the dead-letter store is closed');
+    if (closed) throw new AppError(ERROR_CODES.STORE_CLOSED, 'the dead-letter store is closed');
     await start();
     return (await pool.query<R>(text, values)).rows;
   }
@@ -179,13 +177,12 @@ CREATE INDEX IF NOT EXISTS dead_letters_status ON ${s}.dead_letters (status, seq
       if (updated[0] !== undefined) return toDeadLetter(updated[0]);
       const row = await get(id);
       if (row === undefined) {
-        throw new AppError(ERROR_CODES.DEAD_LETTER_NOT_FOUND, 'not_found', `dead letter ${id} not found`, {
+        throw new AppError(ERROR_CODES.DEAD_LETTER_NOT_FOUND, `dead letter ${id} not found`, {
           details: { id },
         });
       }
       throw new AppError(
         ERROR_CODES.DEAD_LETTER_ALREADY_REDRIVEN,
-        'conflict',
         `dead letter ${id} was already re-driven at ${row.redrivenAt ?? 'an unknown time'}`,
         { details: { id, redrivenAt: row.redrivenAt } },
       );

@@ -135,25 +135,16 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   if (!SCHEMA_NAME.test(schema)) {
     throw new AppError(
       ERROR_CODES.CONFIG_INVALID,
-      'validation',
       `postgres event store: schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`,
     );
   }
   const poolSize = options.poolSize ?? 10;
   if (!Number.isInteger(poolSize) || poolSize < 1) {
-    throw new AppError(
-      ERROR_CODES.CONFIG_INVALID,
-      'validation',
-      'postgres event store: poolSize must be ≥ 1',
-    );
+    throw new AppError(ERROR_CODES.CONFIG_INVALID, 'postgres event store: poolSize must be ≥ 1');
   }
   const maxConcurrentCommits = options.maxConcurrentCommits ?? Math.min(2, poolSize);
   if (!Number.isInteger(maxConcurrentCommits) || maxConcurrentCommits < 1) {
-    throw new AppError(
-      ERROR_CODES.CONFIG_INVALID,
-      'validation',
-      'postgres event store: maxConcurrentCommits must be ≥ 1',
-    );
+    throw new AppError(ERROR_CODES.CONFIG_INVALID, 'postgres event store: maxConcurrentCommits must be ≥ 1');
   }
   const now = options.now ?? (() => new Date());
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
@@ -182,7 +173,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
 
   function ensureOpen(): void {
     if (closing !== undefined) {
-      throw new AppError(ERROR_CODES.STORE_CLOSED, 'unavailable', 'the event store is closed');
+      throw new AppError(ERROR_CODES.STORE_CLOSED, 'the event store is closed');
     }
   }
 
@@ -736,11 +727,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
       ensureOpen();
       const { subscriptionId } = subscriptionOptions;
       if (subscriptions.has(subscriptionId)) {
-        throw new AppError(
-          ERROR_CODES.INTERNAL,
-          'internal',
-          `subscription ${subscriptionId} is already running`,
-        );
+        throw new AppError(ERROR_CODES.INTERNAL, `subscription ${subscriptionId} is already running`);
       }
       const subscription = startSubscription(subscriptionOptions, {
         checkpoint: () => run(() => readCheckpoint(subscriptionId), true),
@@ -850,7 +837,6 @@ function startSubscription(
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new AppError(
       ERROR_CODES.INTERNAL,
-      'internal',
       `subscription ${subscriptionId}: batchSize must be a positive integer`,
     );
   }
@@ -953,11 +939,7 @@ function startSubscription(
   const running = loop()
     .catch(report)
     .finally(() => {
-      const stopped = new AppError(
-        ERROR_CODES.SHUTTING_DOWN,
-        'unavailable',
-        `subscription ${subscriptionId} stopped`,
-      );
+      const stopped = new AppError(ERROR_CODES.SHUTTING_DOWN, `subscription ${subscriptionId} stopped`);
       for (const waiter of waiters) waiter.reject(stopped);
       waiters = [];
       deps.onStopped();
@@ -969,11 +951,7 @@ function startSubscription(
       const target = (await deps.heads()).visible;
       if (position !== undefined && target <= position) return;
       if (stopping) {
-        throw new AppError(
-          ERROR_CODES.SHUTTING_DOWN,
-          'unavailable',
-          `subscription ${subscriptionId} stopped`,
-        );
+        throw new AppError(ERROR_CODES.SHUTTING_DOWN, `subscription ${subscriptionId} stopped`);
       }
       await new Promise<void>((resolve, reject) => {
         waiters.push({ target, resolve, reject });

@@ -39,7 +39,6 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): PostgresOu
   if (!SCHEMA_NAME.test(schema)) {
     throw new AppError(
       ERROR_CODES.CONFIG_INVALID,
-      'validation',
       `postgres outbox: schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`,
     );
   }
@@ -117,7 +116,7 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): PostgresOu
     await c.connect();
     if (closed) {
       await c.end();
-      throw new AppError(ERROR_CODES.STORE_CLOSED, 'unavailable', 'the outbox is closed');
+      throw new AppError(ERROR_CODES.STORE_CLOSED, 'the outbox is closed');
     }
     client = c;
     return c;
@@ -125,7 +124,7 @@ export function createPostgresOutbox(options: PostgresOutboxOptions): PostgresOu
 
   async function leader(): Promise<pg.Client> {
     if (!leading || client === undefined) {
-      throw new AppError(ERROR_CODES.INTERNAL, 'unavailable', 'this process does not lead the outbox relay');
+      throw new AppError(ERROR_CODES.RELAY_NOT_LEADER, 'this process does not lead the outbox relay');
     }
     return client;
   }

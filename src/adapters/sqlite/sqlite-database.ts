@@ -155,9 +155,7 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
     },
     write<T>(work: (context: WriteContext) => T): Promise<T> {
       if (closed) {
-        return Promise.reject(
-          new AppError(ERROR_CODES.STORE_CLOSED, 'unavailable', 'the database is closed'),
-        );
+        return Promise.reject(new AppError(ERROR_CODES.STORE_CLOSED, 'the database is closed'));
       }
       return new Promise<T>((resolve, reject) => {
         queue.push({ work, resolve: resolve as (value: unknown) => void, reject });

@@ -129,14 +129,13 @@ export function createSqliteDeadLetterStore(options: SqliteDeadLetterStoreOption
       return database.write(() => {
         const row = selectById.get(id);
         if (row === undefined) {
-          throw new AppError(ERROR_CODES.DEAD_LETTER_NOT_FOUND, 'not_found', `dead letter ${id} not found`, {
+          throw new AppError(ERROR_CODES.DEAD_LETTER_NOT_FOUND, `dead letter ${id} not found`, {
             details: { id },
           });
         }
         if (row.status === 'redriven') {
           throw new AppError(
             ERROR_CODES.DEAD_LETTER_ALREADY_REDRIVEN,
-            'conflict',
             `dead letter ${id} was already re-driven at ${row.redriven_at ?? 'an unknown time'}`,
             { details: { id, redrivenAt: row.redriven_at } },
           );

@@ -206,7 +206,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
 
   function ensureOpen(): void {
     if (closing !== undefined || database.closed) {
-      throw new AppError(ERROR_CODES.STORE_CLOSED, 'unavailable', 'the event store is closed');
+      throw new AppError(ERROR_CODES.STORE_CLOSED, 'the event store is closed');
     }
   }
 
@@ -445,11 +445,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
       const { subscriptionId } = subscriptionOptions;
       // Two runners of one checkpoint in one process would handle the same events twice.
       if (subscriptions.has(subscriptionId)) {
-        throw new AppError(
-          ERROR_CODES.INTERNAL,
-          'internal',
-          `subscription ${subscriptionId} is already running`,
-        );
+        throw new AppError(ERROR_CODES.INTERNAL, `subscription ${subscriptionId} is already running`);
       }
       const subscription = startSubscription(subscriptionOptions, {
         checkpoint: selectCheckpoint.get(subscriptionId) ?? -1,
@@ -571,7 +567,6 @@ function startSubscription(
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new AppError(
       ERROR_CODES.INTERNAL,
-      'internal',
       `subscription ${subscriptionId}: batchSize must be a positive integer`,
     );
   }
@@ -654,11 +649,7 @@ function startSubscription(
   const running = run()
     .catch(report)
     .finally(() => {
-      const stopped = new AppError(
-        ERROR_CODES.SHUTTING_DOWN,
-        'unavailable',
-        `subscription ${subscriptionId} stopped`,
-      );
+      const stopped = new AppError(ERROR_CODES.SHUTTING_DOWN, `subscription ${subscriptionId} stopped`);
       for (const waiter of waiters) waiter.reject(stopped);
       waiters = [];
       deps.onStopped();
@@ -671,7 +662,7 @@ function startSubscription(
       if (target <= position) return Promise.resolve();
       if (stopping) {
         return Promise.reject(
-          new AppError(ERROR_CODES.SHUTTING_DOWN, 'unavailable', `subscription ${subscriptionId} stopped`),
+          new AppError(ERROR_CODES.SHUTTING_DOWN, `subscription ${subscriptionId} stopped`),
         );
       }
       return new Promise<void>((resolve, reject) => waiters.push({ target, resolve, reject }));

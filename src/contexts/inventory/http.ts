@@ -82,11 +82,7 @@ export function registerInventoryHttp(app: HttpServer, options: InventoryHttpOpt
   const queues = new Map<string, Promise<void>>();
 
   function vendorNotFound(vendorId: string): AppError {
-    return new AppError(
-      ERROR_CODES.VENDOR_NOT_FOUND,
-      'not_found',
-      `there is no vendor ${JSON.stringify(vendorId)}`,
-    );
+    return new AppError(ERROR_CODES.VENDOR_NOT_FOUND, `there is no vendor ${JSON.stringify(vendorId)}`);
   }
 
   app.get(
@@ -105,11 +101,7 @@ export function registerInventoryHttp(app: HttpServer, options: InventoryHttpOpt
       const { sku } = request.params;
       const { state, version } = await loader.load(stockStreamId(sku));
       if (version < 0) {
-        throw new AppError(
-          ERROR_CODES.SKU_NOT_FOUND,
-          'not_found',
-          `the inventory has no SKU ${JSON.stringify(sku)}`,
-        );
+        throw new AppError(ERROR_CODES.SKU_NOT_FOUND, `the inventory has no SKU ${JSON.stringify(sku)}`);
       }
       return inventoryView(sku, state);
     },
@@ -151,11 +143,7 @@ export function registerInventoryHttp(app: HttpServer, options: InventoryHttpOpt
       if (!vendors.has(vendorId)) throw vendorNotFound(vendorId);
       const product = catalog.get(sku);
       if (product === undefined) {
-        throw new AppError(
-          ERROR_CODES.SKU_NOT_FOUND,
-          'not_found',
-          `the catalog has no SKU ${JSON.stringify(sku)}`,
-        );
+        throw new AppError(ERROR_CODES.SKU_NOT_FOUND, `the catalog has no SKU ${JSON.stringify(sku)}`);
       }
       if (product.vendorId !== vendorId) {
         throw new ValidationError(`${sku} is not sold by vendor ${vendorId}`, [
@@ -185,7 +173,7 @@ export function registerInventoryHttp(app: HttpServer, options: InventoryHttpOpt
       const { state, version } = await loader.load(streamId);
       const result = decideSetLevel(state, { ...command, source: 'vendor' });
       if (result.kind === 'refusal') {
-        throw new AppError(ERROR_CODES.STOCK_BELOW_RESERVED, 'conflict', result.message, {
+        throw new AppError(ERROR_CODES.STOCK_BELOW_RESERVED, result.message, {
           details: { reserved: result.reserved ?? 0, warehouseId },
         });
       }

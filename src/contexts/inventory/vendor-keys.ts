@@ -33,7 +33,6 @@ export function createVendorAuth(
     if (match === null) {
       throw new AppError(
         ERROR_CODES.UNAUTHORIZED,
-        'forbidden',
         'send the vendor key (or the admin key) as "Authorization: Bearer <key>"',
       );
     }
@@ -43,7 +42,7 @@ export function createVendorAuth(
     const isVendor = timingSafeEqual(presented, vendorDigest ?? nobody) && vendorDigest !== undefined;
     if (isAdmin) return 'admin';
     if (isVendor) return 'vendor';
-    throw new AppError(ERROR_CODES.FORBIDDEN, 'forbidden', `the key is not valid for vendor ${vendorId}`);
+    throw new AppError(ERROR_CODES.FORBIDDEN, `the key is not valid for vendor ${vendorId}`);
   };
 }
 

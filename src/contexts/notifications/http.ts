@@ -69,17 +69,12 @@ const Unauthorized = {
 };
 
 function vendorNotFound(vendorId: string): AppError {
-  return new AppError(
-    ERROR_CODES.VENDOR_NOT_FOUND,
-    'not_found',
-    `there is no vendor ${JSON.stringify(vendorId)}`,
-  );
+  return new AppError(ERROR_CODES.VENDOR_NOT_FOUND, `there is no vendor ${JSON.stringify(vendorId)}`);
 }
 
 function webhookNotFound(vendorId: string): AppError {
   return new AppError(
     ERROR_CODES.VENDOR_WEBHOOK_NOT_FOUND,
-    'not_found',
     `vendor ${JSON.stringify(vendorId)} has no webhook endpoint registered`,
   );
 }

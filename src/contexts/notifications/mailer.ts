@@ -41,7 +41,6 @@ function mailOptions(email: CustomerEmail, from: string): SendMailOptions {
 function mailFailed(email: CustomerEmail, cause: unknown): AppError {
   return new AppError(
     ERROR_CODES.MAIL_DELIVERY_FAILED,
-    'unavailable',
     `could not send the ${email.template} e-mail of order ${email.orderId}: ${cause instanceof Error ? cause.message : String(cause)}`,
     { cause },
   );

@@ -51,7 +51,6 @@ export async function postWebhook(request: WebhookRequest, options: WebhookClien
         : describeNetworkError(error);
     throw new AppError(
       ERROR_CODES.WEBHOOK_DELIVERY_FAILED,
-      'unavailable',
       `webhook ${request.webhookId} to ${originOf(request.url)}: ${reason}`,
       {
         cause: error,
@@ -64,7 +63,6 @@ export async function postWebhook(request: WebhookRequest, options: WebhookClien
   if (response.status < 200 || response.status > 299) {
     throw new AppError(
       ERROR_CODES.WEBHOOK_DELIVERY_FAILED,
-      'unavailable',
       `webhook ${request.webhookId} to ${originOf(request.url)}: the endpoint answered ${response.status}`,
       { details: { webhookId: request.webhookId, status: response.status } },
     );

@@ -130,7 +130,7 @@ export function eventContext(event: StoredEvent): string {
 }
 
 function orderNotFound(id: string): AppError {
-  return new AppError(ERROR_CODES.ORDER_NOT_FOUND, 'not_found', `there is no order ${JSON.stringify(id)}`);
+  return new AppError(ERROR_CODES.ORDER_NOT_FOUND, `there is no order ${JSON.stringify(id)}`);
 }
 
 async function requireIdempotencyKey(request: FastifyRequest): Promise<void> {
@@ -138,14 +138,12 @@ async function requireIdempotencyKey(request: FastifyRequest): Promise<void> {
   if (key === undefined || (typeof key === 'string' && key.trim() === '')) {
     throw new AppError(
       ERROR_CODES.IDEMPOTENCY_KEY_MISSING,
-      'validation',
       'send an Idempotency-Key header (a unique value per order, e.g. a UUID) so that a retried request cannot place the order twice',
     );
   }
   if (typeof key !== 'string' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     throw new AppError(
       ERROR_CODES.IDEMPOTENCY_KEY_INVALID,
-      'validation',
       `the Idempotency-Key header must be one value of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
     );
   }

@@ -75,16 +75,11 @@ export function createOrderIntake(options: OrderIntakeOptions): OrderIntake {
   async function replay(orderId: string, requestHash: string): Promise<PlaceOrderOutcome> {
     const order = foldOrder(await store.readStream(orderStreamId(orderId)));
     if (order === undefined) {
-      throw new AppError(
-        ERROR_CODES.INTERNAL,
-        'internal',
-        `order ${orderId} conflicted on append but has no events`,
-      );
+      throw new AppError(ERROR_CODES.INTERNAL, `order ${orderId} conflicted on append but has no events`);
     }
     if (order.requestHash !== requestHash) {
       throw new AppError(
         ERROR_CODES.IDEMPOTENCY_KEY_REUSED,
-        'conflict',
         'this Idempotency-Key already placed an order with a different request; use a new key for a new order',
         { details: { orderId } },
       );
@@ -136,24 +131,15 @@ export function createOrderIntake(options: OrderIntakeOptions): OrderIntake {
       const id = parseOrderId(orderId);
       const order = id === undefined ? undefined : foldOrder(await store.readCorrelated(id));
       if (id === undefined || order === undefined) {
-        throw new AppError(
-          ERROR_CODES.ORDER_NOT_FOUND,
-          'not_found',
-          `there is no order ${JSON.stringify(orderId)}`,
-        );
+        throw new AppError(ERROR_CODES.ORDER_NOT_FOUND, `there is no order ${JSON.stringify(orderId)}`);
       }
       if (!isCancellable(order)) {
         const why = isTerminal(order.status)
           ? `it is already ${order.status}`
           : 'a shipment has already been dispatched';
-        throw new AppError(
-          ERROR_CODES.ORDER_NOT_CANCELLABLE,
-          'conflict',
-          `order ${id} cannot be cancelled: ${why}`,
-          {
-            details: { orderId: id, status: order.status },
-          },
-        );
+        throw new AppError(ERROR_CODES.ORDER_NOT_CANCELLABLE, `order ${id} cannot be cancelled: ${why}`, {
+          details: { orderId: id, status: order.status },
+        });
       }
       if (order.cancellationRequested) return order;
       const at = now();

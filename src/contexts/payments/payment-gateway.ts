@@ -73,7 +73,6 @@ export class GatewayTimeoutError extends AppError {
   constructor(operation: string, timeoutMs: number, options: AppErrorOptions = {}) {
     super(
       ERROR_CODES.GATEWAY_TIMEOUT,
-      'unavailable',
       `the payment gateway did not answer the ${operation} within ${timeoutMs} ms`,
       { ...options, retryable: true, details: { operation, timeoutMs, ...options.details } },
     );
@@ -85,7 +84,7 @@ export class GatewayTimeoutError extends AppError {
 export class GatewayUnavailableError extends AppError {
   override name = 'GatewayUnavailableError';
   constructor(message: string, options: AppErrorOptions = {}) {
-    super(ERROR_CODES.GATEWAY_UNAVAILABLE, 'unavailable', message, { ...options, retryable: true });
+    super(ERROR_CODES.GATEWAY_UNAVAILABLE, message, { ...options, retryable: true });
   }
 }
 
@@ -93,7 +92,7 @@ export class GatewayUnavailableError extends AppError {
 export class GatewayRequestRefusedError extends AppError {
   override name = 'GatewayRequestRefusedError';
   constructor(message: string, options: AppErrorOptions = {}) {
-    super(ERROR_CODES.GATEWAY_REQUEST_REFUSED, 'conflict', message, { ...options, retryable: false });
+    super(ERROR_CODES.GATEWAY_REQUEST_REFUSED, message, { ...options, retryable: false });
   }
 }
 

@@ -13,14 +13,10 @@ export function createAdminAuth(adminKey: string): (request: FastifyRequest) => 
     const header = request.headers.authorization;
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match === null) {
-      throw new AppError(
-        ERROR_CODES.UNAUTHORIZED,
-        'forbidden',
-        'send the admin key as "Authorization: Bearer <key>"',
-      );
+      throw new AppError(ERROR_CODES.UNAUTHORIZED, 'send the admin key as "Authorization: Bearer <key>"');
     }
     if (!timingSafeEqual(digest(match[1]!), expected)) {
-      throw new AppError(ERROR_CODES.FORBIDDEN, 'forbidden', 'the key is not valid for this endpoint');
+      throw new AppError(ERROR_CODES.FORBIDDEN, 'the key is not valid for this endpoint');
     }
   };
 }

@@ -130,30 +130,22 @@ export function toAppError(error: FastifyError | Error): AppError {
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AppError(ERROR_CODES.MALFORMED_REQUEST, 'validation', 'the request body is not valid JSON');
+      return new AppError(ERROR_CODES.MALFORMED_REQUEST, 'the request body is not valid JSON');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new AppError(
-        ERROR_CODES.MALFORMED_REQUEST,
-        'validation',
-        'the request body is empty; send a JSON document',
-      );
+      return new AppError(ERROR_CODES.MALFORMED_REQUEST, 'the request body is empty; send a JSON document');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError(
-        ERROR_CODES.UNSUPPORTED_MEDIA_TYPE,
-        'validation',
-        `${error.message}; send application/json`,
-      );
+      return new AppError(ERROR_CODES.UNSUPPORTED_MEDIA_TYPE, `${error.message}; send application/json`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError(ERROR_CODES.PAYLOAD_TOO_LARGE, 'validation', error.message);
+      return new AppError(ERROR_CODES.PAYLOAD_TOO_LARGE, error.message);
     default:
       break;
   }
   const status = fastifyError.statusCode;
   // Fastify's other 4xx errors: the client sent something unreadable.
   if (status !== undefined && status >= 400 && status < 500) {
-    return new AppError(ERROR_CODES.MALFORMED_REQUEST, 'validation', error.message);
+    return new AppError(ERROR_CODES.MALFORMED_REQUEST, error.message);
   }
-  return new AppError(ERROR_CODES.INTERNAL, 'internal', 'internal error', { cause: error });
+  return new AppError(ERROR_CODES.INTERNAL, 'internal error', { cause: error });
 }
 
 /** Installs the one error handler and the not-found handler of a fastify instance. */
@@ -180,11 +172,7 @@ export function installProblemDetails(app: {
     sendProblem(
       reply,
       problemOf(
-        new AppError(
-          ERROR_CODES.NOT_FOUND,
-          'not_found',
-          `no route for ${request.method} ${request.url.split('?')[0]}`,
-        ),
+        new AppError(ERROR_CODES.NOT_FOUND, `no route for ${request.method} ${request.url.split('?')[0]}`),
         request.url,
       ),
     ),

@@ -16,14 +16,13 @@ export async function redriveDeadLetter(id: string, options: RedriveDeadLetterOp
   const { deadLetters, transport } = options;
   const entry = await deadLetters.get(id);
   if (entry === undefined) {
-    throw new AppError(ERROR_CODES.DEAD_LETTER_NOT_FOUND, 'not_found', `dead letter ${id} not found`, {
+    throw new AppError(ERROR_CODES.DEAD_LETTER_NOT_FOUND, `dead letter ${id} not found`, {
       details: { id },
     });
   }
   if (entry.status === 'redriven') {
     throw new AppError(
       ERROR_CODES.DEAD_LETTER_ALREADY_REDRIVEN,
-      'conflict',
       `dead letter ${id} was already re-driven at ${entry.redrivenAt ?? 'an unknown time'}`,
       { details: { id, redrivenAt: entry.redrivenAt } },
     );

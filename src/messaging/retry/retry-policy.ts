@@ -41,14 +41,9 @@ export function resolveRetryPolicy(options: Partial<RetryPolicyOptions> = {}): R
     problems.push(`jitter must be between 0 and 1 (got ${String(policy.jitter)})`);
   }
   if (problems.length > 0) {
-    throw new AppError(
-      ERROR_CODES.CONFIG_INVALID,
-      'validation',
-      `invalid retry policy: ${problems.join('; ')}`,
-      {
-        details: { problems },
-      },
-    );
+    throw new AppError(ERROR_CODES.CONFIG_INVALID, `invalid retry policy: ${problems.join('; ')}`, {
+      details: { problems },
+    });
   }
   return Object.freeze(policy);
 }

@@ -253,16 +253,11 @@ export function createSagaRuntime<D>(options: SagaRuntimeOptions<D>): SagaRuntim
       const loaded = await loader.load(streamIdOf(sagaId));
       const { state } = loaded;
       if (state === undefined) {
-        throw new AppError(
-          ERROR_CODES.SAGA_NOT_FOUND,
-          'not_found',
-          `there is no ${name} saga ${JSON.stringify(sagaId)}`,
-        );
+        throw new AppError(ERROR_CODES.SAGA_NOT_FOUND, `there is no ${name} saga ${JSON.stringify(sagaId)}`);
       }
       if (state.status !== 'needs_attention') {
         throw new AppError(
           ERROR_CODES.SAGA_NOT_RETRYABLE,
-          'conflict',
           `the ${name} saga ${sagaId} is ${state.status}; only a saga in needs_attention can be retried`,
           { details: { sagaId, status: state.status } },
         );
