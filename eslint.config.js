@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'dist/', 'coverage/', '.tmp/', 'bin/', 'eslint.config.js'] },
+  { ignores: ['node_modules/', 'data/', 'dist/', 'coverage/', '.tmp/', 'bin/', 'eslint.config.js', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -15,20 +15,8 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
-  {
-    // Bounded contexts depend on ports, never on adapters or on each other's internals.
-    files: ['src/contexts/**/*.ts', 'src/sagas/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['**/transports/**', '**/sqlite/**', '**/postgres/**', '**/nats/**'], message: 'Contexts use ports; only src/app wires adapters.' },
-          ],
-        },
-      ],
-    },
-  },
+  // The direction of imports between layers is checked by dependency-cruiser (.dependency-cruiser.cjs,
+  // part of `npm run lint`): it resolves paths, where no-restricted-imports sees only specifiers.
   {
     files: ['**/*.spec.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {
