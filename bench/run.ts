@@ -11,14 +11,15 @@
  * accepted: maximum throughput); `--rate N` runs an open loop at N orders/s instead (latency at a
  * given load). The last line on stdout is one JSON object.
  */
-import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import { openEventStore } from '../src/app/open-event-store.ts';
+import { loadConfig } from '../src/config/load-config.ts';
+import type { EventStore, StoredEvent } from '../src/event-store/index.ts';
 import { removeNamespace } from '../test/support/distributed.ts';
 import { freePort, sleep } from '../test/support/test-app.ts';
 
@@ -110,23 +111,30 @@ function request(
   });
 }
 
+/** The server's configuration: the caller's ORDERFLOW_* settings and the benchmark's own. */
+function serverEnv(dataDir: string): Record<string, string> {
+  const inherited = Object.entries(process.env).filter(
+    (entry): entry is [string, string] => entry[0].startsWith('ORDERFLOW_') && entry[1] !== undefined,
+  );
+  return {
+    ...Object.fromEntries(inherited),
+    ORDERFLOW_DATA_DIR: dataDir,
+    ORDERFLOW_HOST: '127.0.0.1',
+    ORDERFLOW_ADMIN_KEY: ADMIN_KEY,
+    ORDERFLOW_LOG_LEVEL: 'warn',
+    ORDERFLOW_CARRIER_DELAY_MS: String(args['carrier-delay-ms']),
+    ...(MODE === 'distributed'
+      ? { ORDERFLOW_STORE: POSTGRES_URL, ORDERFLOW_BUS: NATS_URL, ORDERFLOW_NAMESPACE: NAMESPACE }
+      : {}),
+  };
+}
+
 async function startOrderflow(dataDir: string, port: number): Promise<ChildProcess> {
   // BENCH_NODE_ARGS passes flags to the server's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/orderflow.mjs'), 'start'], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      ORDERFLOW_DATA_DIR: dataDir,
-      ORDERFLOW_PORT: String(port),
-      ORDERFLOW_HOST: '127.0.0.1',
-      ORDERFLOW_ADMIN_KEY: ADMIN_KEY,
-      ORDERFLOW_LOG_LEVEL: 'warn',
-      ORDERFLOW_CARRIER_DELAY_MS: String(args['carrier-delay-ms']),
-      ...(MODE === 'distributed'
-        ? { ORDERFLOW_STORE: POSTGRES_URL, ORDERFLOW_BUS: NATS_URL, ORDERFLOW_NAMESPACE: NAMESPACE }
-        : {}),
-    },
+    env: { ...process.env, ...serverEnv(dataDir), ORDERFLOW_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const deadline = Date.now() + 60_000;
@@ -290,10 +298,7 @@ async function main(): Promise<void> {
     const acceptDone = performance.now();
 
     // Wait until every accepted order has an outcome (confirmed or terminal), bounded in time.
-    const reader =
-      MODE === 'distributed'
-        ? await openPostgresReader(NAMESPACE)
-        : openSqliteReader(path.join(dataDir, 'orderflow.db'));
+    const reader = await openStoreReader(serverEnv(dataDir));
     const deadline = Date.now() + TIMEOUT_MS;
     let outcomeRows: { orderId: string; time: number }[] = [];
     for (;;) {
@@ -389,7 +394,10 @@ interface EventRow {
   time: number;
 }
 
-/** Reads the store after (and during) the run: the checks run on what was stored, not on answers. */
+/**
+ * Reads the store after (and during) the run, through the EventStore port: the checks run on what
+ * was stored, not on the answers the API gave.
+ */
 interface StoreReader {
   /** Orders with an outcome (confirmed, rejected, cancelled) and when it was first recorded. */
   outcomes(): Promise<{ orderId: string; time: number }[]>;
@@ -397,71 +405,51 @@ interface StoreReader {
   close(): Promise<void>;
 }
 
-function openSqliteReader(file: string): StoreReader {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  const outcomes = db.prepare(
-    `SELECT c.correlation_id AS orderId, MIN(e.time) AS time FROM events e JOIN correlations c ON c.correlation_no = e.correlation_no
-     WHERE e.type IN (${OUTCOME_TYPES.map(() => '?').join(',')}) GROUP BY e.correlation_no`,
-  );
-  return {
-    async outcomes() {
-      return (outcomes.all(...OUTCOME_TYPES) as { orderId: string; time: string }[]).map((row) => ({
-        orderId: row.orderId,
-        time: Date.parse(row.time),
-      }));
-    },
-    async events() {
-      const rows = db
-        .prepare(
-          `SELECT e.type, e.stream_id AS streamId, c.correlation_id AS correlationId, e.data, e.time
-           FROM events e LEFT JOIN correlations c ON c.correlation_no = e.correlation_no ORDER BY e.position`,
-        )
-        .all() as {
-        type: string;
-        streamId: string;
-        correlationId: string | null;
-        data: string;
-        time: string;
-      }[];
-      return rows.map((row) => ({
-        ...row,
-        data: JSON.parse(row.data) as Record<string, unknown>,
-        time: Date.parse(row.time),
-      }));
-    },
-    async close() {
-      db.close();
-    },
-  };
+const PAGE = 10_000;
+
+/** Every stored event after `after`, in global order, page by page. */
+async function* readAllFrom(
+  store: EventStore,
+  types?: readonly string[],
+  after = -1,
+): AsyncGenerator<StoredEvent> {
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: PAGE, ...(types !== undefined ? { types } : {}) });
+    yield* page;
+    if (page.length < PAGE) return;
+    after = page[page.length - 1]!.position;
+  }
 }
 
-async function openPostgresReader(namespace: string): Promise<StoreReader> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  const table = `"${namespace}".events`;
+async function openStoreReader(env: Record<string, string>): Promise<StoreReader> {
+  const store = await openEventStore(loadConfig(env));
+  // Outcomes are read incrementally while the run drains: only what was stored since the last look.
+  const firstOutcome = new Map<string, number>();
+  let cursor = -1;
   return {
     async outcomes() {
-      const result = await client.query<{ orderId: string; time: Date }>(
-        `SELECT correlation_id AS "orderId", MIN(time) AS time FROM ${table} WHERE type = ANY($1) GROUP BY correlation_id`,
-        [OUTCOME_TYPES],
-      );
-      return result.rows.map((row) => ({ orderId: row.orderId, time: row.time.getTime() }));
+      for await (const event of readAllFrom(store, OUTCOME_TYPES, cursor)) {
+        cursor = event.position;
+        const orderId = event.metadata.correlationId;
+        if (orderId !== undefined && !firstOutcome.has(orderId))
+          firstOutcome.set(orderId, Date.parse(event.time));
+      }
+      return [...firstOutcome].map(([orderId, time]) => ({ orderId, time }));
     },
     async events() {
-      const result = await client.query<{
-        type: string;
-        streamId: string;
-        correlationId: string | null;
-        data: Record<string, unknown>;
-        time: Date;
-      }>(
-        `SELECT type, stream_id AS "streamId", correlation_id AS "correlationId", data, time FROM ${table} ORDER BY position`,
-      );
-      return result.rows.map((row) => ({ ...row, time: row.time.getTime() }));
+      const rows: EventRow[] = [];
+      for await (const event of readAllFrom(store)) {
+        rows.push({
+          type: event.type,
+          streamId: event.streamId,
+          correlationId: event.metadata.correlationId ?? null,
+          data: event.data as Record<string, unknown>,
+          time: Date.parse(event.time),
+        });
+      }
+      return rows;
     },
-    async close() {
-      await client.end();
-    },
+    close: () => store.close(),
   };
 }
 
