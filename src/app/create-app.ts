@@ -22,6 +22,7 @@ import {
   registerStoreMetrics,
   registerAdminRoutes,
   registerHealthRoutes,
+  registerAsyncApiRoute,
   registerOpenApiRoute,
   registerOperationsPage,
   type AppMetrics,
@@ -351,6 +352,7 @@ interface ApiDependencies {
 
 function registerApi(http: HttpServer, deps: ApiDependencies): void {
   registerOpenApiRoute(http);
+  registerAsyncApiRoute(http, deps.messages, packageJson.version);
   registerCatalogHttp(http, { catalog: deps.catalog });
   const intake = createOrderIntake({ store: deps.store, catalog: deps.catalog, messages: deps.messages });
   registerOrdersHttp(http, {

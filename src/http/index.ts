@@ -16,4 +16,5 @@ export {
 export { registerHealthRoutes, type Readiness } from './health-routes.ts';
 export { registerAdminRoutes, type AdminRoutesOptions } from './admin-routes.ts';
 export { registerOpenApiRoute } from './openapi.ts';
+export { createAsyncApiDocument, registerAsyncApiRoute } from './asyncapi.ts';
 export { registerOperationsPage, type OperationsPageOptions } from './operations-page.ts';

@@ -10,7 +10,7 @@ const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv) =
  * Every message type Orderflow sends has a schema (DESIGN.md §5). Contexts define their messages with
  * `defineMessage` and register them in one catalog; the catalog validates payloads at the boundary
  * (before a message enters the outbox, and when it arrives from another process) and is the source
- * of the AsyncAPI document.
+ * of the AsyncAPI document (GET /asyncapi.json, src/http/asyncapi.ts).
  */
 export interface MessageDefinition<S extends TSchema = TSchema> {
   /** Namespaced type, `<context>.<Name>`. */
