@@ -42,7 +42,7 @@ export async function serviceAvailable(service: ServiceName): Promise<boolean> {
   if (await answers(service)) return true;
   if (process.env.ORDERFLOW_REQUIRE_SERVICES === '1') {
     throw new Error(
-      `${service} does not answer at ${SERVICE_URLS[service]} and ORDERFLOW_REQUIRE_SERVICES=1: start it with ../shared/scripts/ensure-services.sh`,
+      `${service} does not answer at ${SERVICE_URLS[service]} and ORDERFLOW_REQUIRE_SERVICES=1: start it (see README, Tests)`,
     );
   }
   return false;
