@@ -1,8 +1,7 @@
-import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { openSqliteDatabase } from '../adapters/sqlite/sqlite-database.ts';
 import {
   tokenFamily,
   GatewayRequestRefusedError,
@@ -18,6 +17,7 @@ import {
   type RefundResult,
   type VoidRequest,
 } from '../contexts/payments/index.ts';
+import { InvalidOptionsError } from '../kernel/errors.ts';
 
 /** Where the simulator keeps its ledger, relative to the data dir. */
 export const GATEWAY_SIMULATOR_FILE = path.join('simulators', 'payment-gateway.db');
@@ -37,9 +37,10 @@ export function gatewaySimulatorFile(dataDir: string): string {
  * of a payment (recorded) and approves the next one; a dot suffix (`tok_visa.4242`) is a distinct
  * card with its family's behaviour; unknown tokens decline with `invalid_token`.
  *
- * Writes are group-committed like Orderflow's own store: the calls decided in one tick share one
- * transaction and one fsync. Each decision runs inside that transaction, so several processes may
- * share one ledger file and a key is still decided once.
+ * The ledger is written through the SQLite database module (src/adapters/sqlite/sqlite-database.ts),
+ * group-committed like Orderflow's own store: the calls decided in one tick share one transaction
+ * (`BEGIN IMMEDIATE`) and one fsync, each in its own savepoint. Each decision reads and writes inside
+ * that transaction, so several processes may share one ledger file and a key is still decided once.
  */
 export interface SimulatedGatewayOptions {
   /** The ledger's SQLite file (created with its directory if missing). */
@@ -133,12 +134,21 @@ export function resolveSimulatedGatewayOptions(options: SimulatedGatewayOptions)
   const latencyMs = options.latencyMs ?? 0;
   const failureRate = options.failureRate ?? 0;
   const timeoutMs = options.timeoutMs ?? 2000;
-  if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new RangeError('latencyMs must be 0 or more');
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError('timeoutMs must be more than 0');
-  if (latencyMs >= timeoutMs) {
-    throw new RangeError(`latencyMs (${latencyMs}) must be less than timeoutMs (${timeoutMs})`);
+  if (!Number.isFinite(latencyMs) || latencyMs < 0) {
+    throw InvalidOptionsError.format('latencyMs', `must be 0 or more (got ${latencyMs})`);
   }
-  if (!(failureRate >= 0 && failureRate <= 1)) throw new RangeError('failureRate must be from 0 to 1');
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw InvalidOptionsError.format('timeoutMs', `must be more than 0 (got ${timeoutMs})`);
+  }
+  if (latencyMs >= timeoutMs) {
+    throw InvalidOptionsError.format(
+      'latencyMs',
+      `must be less than timeoutMs (got ${latencyMs}, timeoutMs ${timeoutMs})`,
+    );
+  }
+  if (!(failureRate >= 0 && failureRate <= 1)) {
+    throw InvalidOptionsError.format('failureRate', `must be from 0 to 1 (got ${failureRate})`);
+  }
   return {
     latencyMs,
     failureRate,
@@ -171,12 +181,6 @@ type Request =
   | { kind: 'void'; key: string; authorizationId: string }
   | { kind: 'refund'; key: string; captureId: string; amount: number };
 
-interface QueuedCall {
-  request: Request;
-  resolve: (row: OperationRow) => void;
-  reject: (error: unknown) => void;
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS operations (
   seq INTEGER PRIMARY KEY,
@@ -201,12 +205,12 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions): Simula
   const resolved = resolveSimulatedGatewayOptions(options);
   const { latencyMs, failureRate, timeoutMs, random, now } = resolved;
   const file = path.resolve(options.file);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${resolved.synchronous}`);
+  const database = openSqliteDatabase({ filename: file, synchronous: resolved.synchronous });
+  const { db } = database;
   // Several processes may share the ledger (distributed mode): wait for the other writer.
   db.pragma('busy_timeout = 5000');
+  // Run directly rather than through `migrate`: every statement is idempotent and commits on its
+  // own, so processes opening a new ledger at the same time do not race to record a migration.
   db.exec(SCHEMA);
 
   const byKey = db.prepare<[string], OperationRow>('SELECT * FROM operations WHERE idempotency_key = ?');
@@ -226,11 +230,6 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions): Simula
   const byPayment = db.prepare<[string], OperationRow>(
     'SELECT * FROM operations WHERE payment_ref = ? ORDER BY seq',
   );
-  const begin = db.prepare('BEGIN IMMEDIATE');
-  const commit = db.prepare('COMMIT');
-
-  let queue: QueuedCall[] = [];
-  let scheduled = false;
   let closed = false;
 
   /** Decides one call inside the open transaction: the recorded row, or a new one. */
@@ -372,42 +371,27 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions): Simula
     return authorization;
   }
 
-  function schedule(): void {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(flush);
-  }
-
-  function flush(): void {
-    scheduled = false;
-    const batch = queue;
-    queue = [];
-    if (batch.length === 0) return;
-    const outcomes: ({ row: OperationRow } | { error: unknown })[] = [];
+  /**
+   * Decides the call in the next group commit. A refusal is the call's own answer; any other failure
+   * means the transaction did not commit and nothing of its tick was recorded.
+   */
+  async function record(request: Request): Promise<OperationRow> {
+    let refusal: { error: unknown } | undefined;
     try {
-      begin.run();
-      for (const call of batch) {
+      return await database.write(() => {
         try {
-          outcomes.push({ row: decide(call.request) });
+          return decide(request);
         } catch (error) {
-          // Refusals are decided before anything is written, so the transaction stays clean.
-          outcomes.push({ error });
+          refusal = { error };
+          throw error;
         }
-      }
-      commit.run();
+      });
     } catch (error) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      const failure = new GatewayUnavailableError('the payment gateway could not record the operation', {
+      if (refusal?.error === error) throw error;
+      throw new GatewayUnavailableError('the payment gateway could not record the operation', {
         cause: error,
       });
-      for (const call of batch) call.reject(failure);
-      return;
     }
-    batch.forEach((call, i) => {
-      const outcome = outcomes[i]!;
-      if ('row' in outcome) call.resolve(outcome.row);
-      else call.reject(outcome.error);
-    });
   }
 
   async function perform(request: Request): Promise<OperationRow> {
@@ -419,10 +403,7 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions): Simula
     }
     if (latencyMs > 0) await sleep(latencyMs);
     if (closed) throw new GatewayUnavailableError('the payment gateway simulator is closed');
-    const row = await new Promise<OperationRow>((resolve, reject) => {
-      queue.push({ request, resolve, reject });
-      schedule();
-    });
+    const row = await record(request);
     if (row.outcome === 'timed_out') {
       await sleep(timeoutMs - latencyMs);
       throw new GatewayTimeoutError(request.kind, timeoutMs, { details: { idempotencyKey: request.key } });
@@ -507,8 +488,8 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions): Simula
     async close() {
       if (closed) return;
       closed = true;
-      while (queue.length > 0) flush();
-      db.close();
+      // Commits the calls already queued, then closes the ledger.
+      await database.close();
     },
   };
 }

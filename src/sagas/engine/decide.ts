@@ -1,12 +1,14 @@
-import type {
-  CompensationReply,
-  ReplyContext,
-  SagaCommand,
-  SagaDefinition,
-  SagaEffects,
-  SagaFact,
-  SagaStep,
-  StepReply,
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
+import {
+  handlerOf,
+  type CompensationReply,
+  type ReplyContext,
+  type SagaCommand,
+  type SagaDefinition,
+  type SagaEffects,
+  type SagaFact,
+  type SagaStep,
+  type StepReply,
 } from './definition.ts';
 import { evolveSaga, isTerminalStatus, type SagaEvent, type SagaState } from './saga-state.ts';
 import { SagaTimerFired, type SagaTimerFiredData } from './saga-timer.ts';
@@ -80,14 +82,17 @@ export function decideSaga<D>(
   }
 
   function now(): SagaState<D> {
-    if (state === undefined) throw new Error('saga state expected');
+    if (state === undefined) throw new AppError(ERROR_CODES.INTERNAL, 'saga state expected');
     return state;
   }
 
   function stepNamed(name: string): SagaStep<D> {
     const step = definition.steps.find((candidate) => candidate.name === name);
     if (step === undefined) {
-      throw new Error(`saga ${definition.name} v${definition.version} has no step ${JSON.stringify(name)}`);
+      throw new AppError(
+        ERROR_CODES.INTERNAL,
+        `saga ${definition.name} v${definition.version} has no step ${JSON.stringify(name)}`,
+      );
     }
     return step;
   }
@@ -333,17 +338,17 @@ export function decideSaga<D>(
   function onMessage(id: string, type: string, payload: unknown): void {
     const current = now();
     if (current.status === 'running') {
-      const handler = stepNamed(current.step).replies[type];
+      const handler = handlerOf(stepNamed(current.step).replies, type);
       if (handler !== undefined) {
-        onStepReply(handler(current.data, payload as never, context(id, current.attempt)), type);
+        onStepReply(handler.handle(payload, current.data, context(id, current.attempt)), type);
         return;
       }
     } else if (current.status === 'compensating' || current.status === 'needs_attention') {
       const name = current.compensations[0];
-      const handler = name === undefined ? undefined : stepNamed(name).compensation?.replies[type];
+      const handler = name === undefined ? undefined : handlerOf(stepNamed(name).compensation?.replies, type);
       if (handler !== undefined) {
         onCompensationReply(
-          handler(current.data, payload as never, context(id, current.compensationAttempt)),
+          handler.handle(payload, current.data, context(id, current.compensationAttempt)),
           type,
         );
         return;
@@ -353,16 +358,16 @@ export function decideSaga<D>(
       // A reply of a step whose compensation already ran (or was left out): undo it on its own.
       let late = false;
       for (const step of definition.steps) {
-        const handler = step.compensation?.late?.[type];
+        const handler = handlerOf(step.compensation?.late, type);
         if (handler === undefined || current.compensations.includes(step.name)) continue;
-        send.push(...handler(current.data, payload as never, current.failure));
+        send.push(...handler.handle(payload, current.data, current.failure));
         late = true;
       }
       if (late) return;
     }
-    const watcher = definition.on?.[type];
+    const watcher = handlerOf(definition.on, type);
     if (watcher === undefined) return;
-    const observation = watcher(current.data, payload as never, context(id, current.attempt));
+    const observation = watcher.handle(payload, current.data, context(id, current.attempt));
     apply(observation.effects);
     if (isTerminalStatus(current.status)) return;
     if (observation.fail !== undefined && current.status === 'running') {
@@ -380,11 +385,13 @@ export function decideSaga<D>(
 
   if (initial === undefined) {
     if (input.kind !== 'message') return result();
-    const start = definition.start[input.type];
+    const start = handlerOf(definition.start, input.type);
     if (start === undefined) return result();
     const first = definition.steps[0];
-    if (first === undefined) throw new Error(`saga ${definition.name} v${definition.version} has no steps`);
-    const { sagaId, data } = start(input.data as never);
+    if (first === undefined) {
+      throw new AppError(ERROR_CODES.INTERNAL, `saga ${definition.name} v${definition.version} has no steps`);
+    }
+    const { sagaId, data } = start.handle(input.data);
     emit({
       type: 'SagaStarted',
       data: { sagaId, definition: definition.name, version: definition.version, data, step: first.name },

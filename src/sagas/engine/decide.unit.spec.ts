@@ -1,7 +1,9 @@
+import { Type, type Static } from '@sinclair/typebox';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { defineMessage } from '../../messaging/index.ts';
 import { decideSaga, type SagaInput } from './decide.ts';
-import type { SagaDefinition, SagaStep, StepReply } from './definition.ts';
+import { on, type SagaDefinition, type SagaStep, type StepReply } from './definition.ts';
 import { createSagaRegistry } from './registry.ts';
 import { foldSaga } from './saga-state.ts';
 import { createSagaHarness, eventTypes, sentTypes } from './testing/saga-harness.ts';
@@ -21,10 +23,25 @@ interface Trip {
   seen: string[];
 }
 
-interface TripMessage {
-  tripId: string;
-  attempt?: number;
-}
+const TripMessage = Type.Object({ tripId: Type.String(), attempt: Type.Optional(Type.Integer()) });
+type TripMessage = Static<typeof TripMessage>;
+/** The messages the trip saga handles: all carry a TripMessage. */
+const tripMessage = (type: string) =>
+  defineMessage({ type, kind: 'event', schema: TripMessage, description: `the trip saga's ${type}` });
+const TripRequested = tripMessage('trips.TripRequested');
+const CancelTrip = tripMessage('trips.CancelTrip');
+const FlightBooked = tripMessage('flights.FlightBooked');
+const FlightUnavailable = tripMessage('flights.FlightUnavailable');
+const FlightCancelled = tripMessage('flights.FlightCancelled');
+const NightBooked = tripMessage('hotels.NightBooked');
+const HotelFull = tripMessage('hotels.HotelFull');
+const NightsCancelled = tripMessage('hotels.NightsCancelled');
+const CancellationRefused = tripMessage('hotels.CancellationRefused');
+const HotelConfirmedElsewhere = tripMessage('hotels.HotelConfirmedElsewhere');
+const Insured = tripMessage('insurance.Insured');
+const Charged = tripMessage('cards.Charged');
+const Declined = tripMessage('cards.Declined');
+const ChargeTimedOut = tripMessage('cards.ChargeTimedOut');
 
 const T = 'trip-1';
 const msg = (extra: Partial<TripMessage> = {}): TripMessage => ({ tripId: T, ...extra });
@@ -33,25 +50,23 @@ function tripSaga(version = 1, options: { insurance?: boolean } = {}): SagaDefin
   const flight: SagaStep<Trip> = {
     name: 'book-flight',
     action: (trip, { attempt }) => [{ type: 'flights.BookFlight', data: { tripId: trip.tripId, attempt } }],
-    replies: {
-      'flights.FlightBooked': (): StepReply<Trip> => ({ outcome: 'completed', data: { flight: 'booked' } }),
-      'flights.FlightUnavailable': (): StepReply<Trip> => ({
+    replies: [
+      on(FlightBooked, (): StepReply<Trip> => ({ outcome: 'completed', data: { flight: 'booked' } })),
+      on(FlightUnavailable, (): StepReply<Trip> => ({
         outcome: 'failed',
         reason: 'no_flight',
         detail: 'no seat left',
         compensate: false,
-      }),
-    },
+      })),
+    ],
     timeoutMs: 1000,
     maxAttempts: 2,
     compensation: {
       commands: (trip) => [{ type: 'flights.CancelFlight', data: { tripId: trip.tripId } }],
-      replies: {
-        'flights.FlightCancelled': () => ({ outcome: 'completed', data: { flight: 'none' } }),
-      },
-      late: {
-        'flights.FlightBooked': (trip) => [{ type: 'flights.CancelFlight', data: { tripId: trip.tripId } }],
-      },
+      replies: [on(FlightCancelled, () => ({ outcome: 'completed', data: { flight: 'none' } }))],
+      late: [
+        on(FlightBooked, (_reply, trip) => [{ type: 'flights.CancelFlight', data: { tripId: trip.tripId } }]),
+      ],
       timeoutMs: 500,
       maxAttempts: 2,
     },
@@ -62,31 +77,31 @@ function tripSaga(version = 1, options: { insurance?: boolean } = {}): SagaDefin
       { type: 'hotels.BookNight', data: { tripId: trip.tripId, night: 1 }, partitionKey: 'hotel-a' },
       { type: 'hotels.BookNight', data: { tripId: trip.tripId, night: 2 }, partitionKey: 'hotel-a' },
     ],
-    replies: {
-      'hotels.NightBooked': (trip): StepReply<Trip> => {
+    replies: [
+      on(NightBooked, (_reply, trip): StepReply<Trip> => {
         const hotelNights = trip.hotelNights + 1;
         return { outcome: hotelNights === 2 ? 'completed' : 'progressed', data: { hotelNights } };
-      },
-      'hotels.HotelFull': (): StepReply<Trip> => ({
+      }),
+      on(HotelFull, (): StepReply<Trip> => ({
         outcome: 'failed',
         reason: 'no_room',
         detail: 'hotel full',
-      }),
-    },
+      })),
+    ],
     timeoutMs: 1000,
     isDone: (trip) => trip.seen.includes('hotel-confirmed-elsewhere'),
     compensation: {
       // Nothing to undo when no night was booked.
       commands: (trip) =>
         trip.hotelNights > 0 ? [{ type: 'hotels.CancelNights', data: { tripId: trip.tripId } }] : [],
-      replies: {
-        'hotels.NightsCancelled': () => ({ outcome: 'completed', data: { hotelNights: 0 } }),
-        'hotels.CancellationRefused': () => ({
+      replies: [
+        on(NightsCancelled, () => ({ outcome: 'completed', data: { hotelNights: 0 } })),
+        on(CancellationRefused, () => ({
           outcome: 'refused',
           detail: 'the guests checked in',
           effects: { send: [{ type: 'trips.CancellationRefused', data: { tripId: T } }] },
-        }),
-      },
+        })),
+      ],
       timeoutMs: 500,
       maxAttempts: 3,
     },
@@ -94,24 +109,24 @@ function tripSaga(version = 1, options: { insurance?: boolean } = {}): SagaDefin
   const insurance: SagaStep<Trip> = {
     name: 'insure',
     action: (trip) => [{ type: 'insurance.Insure', data: { tripId: trip.tripId } }],
-    replies: { 'insurance.Insured': () => ({ outcome: 'completed' }) },
+    replies: [on(Insured, () => ({ outcome: 'completed' }))],
   };
   const card: SagaStep<Trip> = {
     name: 'charge-card',
     action: (trip, { attempt }) => [{ type: 'cards.Charge', data: { tripId: trip.tripId, attempt } }],
-    replies: {
-      'cards.Charged': (): StepReply<Trip> => ({ outcome: 'completed', data: { charged: true } }),
-      'cards.Declined': (): StepReply<Trip> => ({
+    replies: [
+      on(Charged, (): StepReply<Trip> => ({ outcome: 'completed', data: { charged: true } })),
+      on(Declined, (): StepReply<Trip> => ({
         outcome: 'failed',
         reason: 'declined',
         detail: 'card declined',
         compensate: false,
-      }),
-      'cards.ChargeTimedOut': (_trip, reply: TripMessage): StepReply<Trip> => ({
+      })),
+      on(ChargeTimedOut, (reply): StepReply<Trip> => ({
         outcome: 'retry',
         attempt: reply.attempt ?? 1,
-      }),
-    },
+      })),
+    ],
     timeoutMs: 2000,
     maxAttempts: 3,
     timeoutDetail: (_trip, attempts) => `the card was not charged after ${attempts} attempts`,
@@ -119,23 +134,24 @@ function tripSaga(version = 1, options: { insurance?: boolean } = {}): SagaDefin
   return {
     name: 'trip',
     version,
-    start: {
-      'trips.TripRequested': (request: TripMessage) => ({
+    start: [
+      on(TripRequested, (request) => ({
         sagaId: request.tripId,
         data: { tripId: request.tripId, flight: 'none', hotelNights: 0, charged: false, seen: [] },
-      }),
-    },
+      })),
+    ],
     sagaIdOf: (_type, payload) => (payload as TripMessage).tripId,
     steps: options.insurance === true ? [flight, hotel, insurance, card] : [flight, hotel, card],
-    on: {
-      'trips.CancelTrip': (_trip, _request: TripMessage, { view }) =>
+    on: [
+      on(CancelTrip, (_request, _trip, { view }) =>
         view.status === 'running'
           ? { fail: { reason: 'customer_request', detail: 'the traveller cancelled' } }
           : { effects: { send: [{ type: 'trips.CancellationRefused', data: { tripId: T } }] } },
-      'hotels.HotelConfirmedElsewhere': (trip) => ({
+      ),
+      on(HotelConfirmedElsewhere, (_reply, trip) => ({
         data: { seen: [...trip.seen, 'hotel-confirmed-elsewhere'] },
-      }),
-    },
+      })),
+    ],
     onCompleted: (trip) => ({
       record: [
         {

@@ -1,4 +1,5 @@
 import type { EventMetadata } from '../../event-store/index.ts';
+import type { MessageData, MessageDefinition } from '../../messaging/index.ts';
 
 /**
  * How an orchestration is described: a versioned definition made of steps. Each step sends commands
@@ -19,8 +20,8 @@ export interface SagaDefinition<D> {
    * steps, replies or data shape gets a new version while the old one stays registered.
    */
   readonly version: number;
-  /** Message types that start a saga, and the saga id and initial data each one gives. */
-  readonly start: Readonly<Record<string, StartHandler<D>>>;
+  /** Messages that start a saga, and the saga id and initial data each one gives. */
+  readonly start: readonly StartHandler<D>[];
   /** The saga a message belongs to (for example its `orderId`); undefined when it has none. */
   sagaIdOf(type: string, payload: unknown): string | undefined;
   /** In order. A step starts when the one before it completes. */
@@ -29,14 +30,51 @@ export interface SagaDefinition<D> {
    * Messages watched in every phase, for what is not a reply of the step in progress: bookkeeping
    * (a shipment dispatched), signals that fail the saga (a cancellation) and refusals.
    */
-  readonly on?: Readonly<Record<string, ObserveHandler<D>>>;
+  readonly on?: readonly ObserveHandler<D>[];
   /** Effects once every step completed. */
   onCompleted?(data: D): SagaEffects;
   /** Effects once the compensations after a failure are done. */
   onFailed?(data: D, failure: SagaFailure): SagaEffects;
 }
 
-export type StartHandler<D> = (payload: never) => { sagaId: string; data: D };
+/**
+ * A handler bound to the message it handles, made with `on`. `handle` takes that message's payload
+ * (`MessageData<M>`, its schema's static type), then what the place it is declared in gives (`Args`),
+ * and answers `R`. The engine dispatches by `message.type`; the catalog has validated the payload.
+ */
+export interface SagaHandler<
+  Args extends readonly unknown[],
+  R,
+  M extends MessageDefinition = MessageDefinition,
+> {
+  readonly message: M;
+  // A method, not a function property: a handler of one message then fits a list of handlers of any
+  // message (method parameters are compared bivariantly), and `on` is what ties payload to message.
+  handle(this: void, payload: MessageData<M>, ...args: Args): R;
+}
+
+/**
+ * Binds a handler to its message: `on(StockReserved, (reply, data, context) => …)`. `reply` is
+ * inferred from the message's schema; the other parameters and the result from where it is declared
+ * (a step's `replies`, a compensation's `replies` or `late`, the definition's `on` or `start`).
+ */
+export function on<M extends MessageDefinition, Args extends readonly unknown[], R>(
+  message: M,
+  handle: (payload: MessageData<M>, ...args: Args) => R,
+): SagaHandler<Args, R, M> {
+  return { message, handle };
+}
+
+/** The handler of `type` among `handlers`, if any. */
+export function handlerOf<H extends { readonly message: MessageDefinition }>(
+  handlers: readonly H[] | undefined,
+  type: string,
+): H | undefined {
+  return handlers?.find((handler) => handler.message.type === type);
+}
+
+/** A start message: the saga id and the initial data it gives. */
+export type StartHandler<D> = SagaHandler<[], { sagaId: string; data: D }>;
 
 /** A step of the forward flow. */
 export interface SagaStep<D> {
@@ -47,8 +85,8 @@ export interface SagaStep<D> {
    * May be empty: a step that only waits for events.
    */
   action(data: D, context: { attempt: number }): readonly SagaCommand[];
-  /** The replies that move the step on, by message type. Used only while the step is in progress. */
-  readonly replies: Readonly<Record<string, StepReplyHandler<D>>>;
+  /** The replies that move the step on, one handler a message. Used only while the step is in progress. */
+  readonly replies: readonly StepReplyHandler<D>[];
   /** Per-attempt deadline, as a durable timer. Absent: the step waits without one. */
   readonly timeoutMs?: number;
   /**
@@ -77,8 +115,8 @@ export interface SagaCompensation<D> {
    * the compensation is skipped.
    */
   commands(data: D, context: CompensationContext): readonly SagaCommand[];
-  /** Replies to the compensation commands, by message type. */
-  readonly replies: Readonly<Record<string, CompensationReplyHandler<D>>>;
+  /** Replies to the compensation commands, one handler a message. */
+  readonly replies: readonly CompensationReplyHandler<D>[];
   /** Per-attempt deadline, as a durable timer. Absent: waits without one. */
   readonly timeoutMs?: number;
   /**
@@ -91,7 +129,7 @@ export interface SagaCompensation<D> {
    * after the saga decided to reject): the commands that undo each. Used once the saga failed, or
    * while it compensates other steps and this one's compensation is behind it (or was left out).
    */
-  readonly late?: Readonly<Record<string, LateReplyHandler<D>>>;
+  readonly late?: readonly LateReplyHandler<D>[];
 }
 
 export interface CompensationContext {
@@ -132,18 +170,14 @@ export interface ReplyContext {
   readonly view: SagaView;
 }
 
-export type StepReplyHandler<D> = (data: D, payload: never, context: ReplyContext) => StepReply<D>;
-export type CompensationReplyHandler<D> = (
-  data: D,
-  payload: never,
-  context: ReplyContext,
-) => CompensationReply<D>;
-export type LateReplyHandler<D> = (
-  data: D,
-  payload: never,
-  failure: SagaFailure | null,
-) => readonly SagaCommand[];
-export type ObserveHandler<D> = (data: D, payload: never, context: ReplyContext) => Observation<D>;
+/** A reply of the step in progress: (payload, data, context) → what it means to the step. */
+export type StepReplyHandler<D> = SagaHandler<[data: D, context: ReplyContext], StepReply<D>>;
+/** A reply of the compensation in progress: (payload, data, context) → what it means to it. */
+export type CompensationReplyHandler<D> = SagaHandler<[data: D, context: ReplyContext], CompensationReply<D>>;
+/** A late reply of a step: (payload, data, failure) → the commands that undo it. */
+export type LateReplyHandler<D> = SagaHandler<[data: D, failure: SagaFailure | null], readonly SagaCommand[]>;
+/** A watched message: (payload, data, context) → what it changes. */
+export type ObserveHandler<D> = SagaHandler<[data: D, context: ReplyContext], Observation<D>>;
 
 /** What a reply means to the step in progress. `data` is merged into the saga's data (shallow). */
 export type StepReply<D> =

@@ -14,6 +14,7 @@ export type {
   SagaEffects,
   SagaFact,
   SagaFailure,
+  SagaHandler,
   SagaStatus,
   SagaStep,
   SagaView,
@@ -21,6 +22,7 @@ export type {
   StepReply,
   StepReplyHandler,
 } from './definition.ts';
+export { on } from './definition.ts';
 export {
   decideSaga,
   DEFAULT_COMPENSATION_ATTEMPTS,

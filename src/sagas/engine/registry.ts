@@ -1,4 +1,5 @@
-import { TerminalError } from '../../kernel/errors.ts';
+import { InvalidOptionsError, TerminalError } from '../../kernel/errors.ts';
+import type { MessageDefinition } from '../../messaging/index.ts';
 import type { SagaDefinition } from './definition.ts';
 
 /**
@@ -28,17 +29,28 @@ export function createSagaRegistry<D>(
   options: SagaRegistryOptions = {},
 ): SagaRegistry<D> {
   const first = definitions[0];
-  if (first === undefined) throw new Error('a saga registry needs at least one definition');
+  if (first === undefined) {
+    throw InvalidOptionsError.format('definitions', 'must hold at least one saga definition (got none)');
+  }
   const byVersion = new Map<number, SagaDefinition<D>>();
   for (const definition of definitions) {
     if (definition.name !== first.name) {
-      throw new Error(`a saga registry holds one definition: ${first.name}, not ${definition.name}`);
+      throw InvalidOptionsError.format(
+        'definitions',
+        `must all be versions of one saga (got ${first.name} and ${definition.name})`,
+      );
     }
     if (!Number.isSafeInteger(definition.version) || definition.version < 1) {
-      throw new Error(`saga ${definition.name}: version must be a positive integer`);
+      throw InvalidOptionsError.format(
+        `saga ${definition.name}: version`,
+        `must be a positive integer (got ${definition.version})`,
+      );
     }
     if (byVersion.has(definition.version)) {
-      throw new Error(`saga ${definition.name} v${definition.version} is registered twice`);
+      throw InvalidOptionsError.format(
+        `saga ${definition.name} v${definition.version}`,
+        'is registered twice (each version must be registered once)',
+      );
     }
     validate(definition);
     byVersion.set(definition.version, definition);
@@ -46,16 +58,17 @@ export function createSagaRegistry<D>(
   const versions = [...byVersion.keys()].sort((a, b) => a - b);
   const currentVersion = options.current ?? versions[versions.length - 1]!;
   const current = byVersion.get(currentVersion);
-  if (current === undefined) throw new Error(`saga ${first.name} has no version ${currentVersion}`);
+  if (current === undefined) {
+    throw InvalidOptionsError.format(
+      'current',
+      `must be a registered version of saga ${first.name} (got ${currentVersion}; registered: ${versions.join(', ')})`,
+    );
+  }
 
   const types = new Set<string>();
   for (const definition of byVersion.values()) {
-    for (const type of Object.keys(definition.start)) types.add(type);
-    for (const type of Object.keys(definition.on ?? {})) types.add(type);
-    for (const step of definition.steps) {
-      for (const type of Object.keys(step.replies)) types.add(type);
-      for (const type of Object.keys(step.compensation?.replies ?? {})) types.add(type);
-      for (const type of Object.keys(step.compensation?.late ?? {})) types.add(type);
+    for (const [, handlers] of handlerLists(definition)) {
+      for (const { message } of handlers) types.add(message.type);
     }
   }
 
@@ -71,20 +84,47 @@ export function createSagaRegistry<D>(
 function validate<D>(definition: SagaDefinition<D>): void {
   const where = `saga ${definition.name} v${definition.version}`;
   if (!/^[a-z][a-z0-9]*$/.test(definition.name)) {
-    throw new Error(`${where}: the name must match [a-z][a-z0-9]* (it is part of stream names)`);
+    throw InvalidOptionsError.format(
+      `${where}: the name`,
+      `must match [a-z][a-z0-9]* (it is part of stream names; got ${JSON.stringify(definition.name)})`,
+    );
   }
-  if (definition.steps.length === 0) throw new Error(`${where} has no steps`);
-  if (Object.keys(definition.start).length === 0) throw new Error(`${where} has no start message`);
+  if (definition.steps.length === 0) {
+    throw InvalidOptionsError.format(`${where}: steps`, 'must not be empty (the saga has no steps)');
+  }
+  if (definition.start.length === 0) {
+    throw InvalidOptionsError.format(`${where}: start`, 'must not be empty (the saga has no start message)');
+  }
+  for (const [label, handlers] of handlerLists(definition)) {
+    const seen = new Set<string>();
+    for (const { message } of handlers) {
+      if (seen.has(message.type)) {
+        throw InvalidOptionsError.format(
+          `${where}: ${label}`,
+          `must handle each message once (got ${message.type} twice)`,
+        );
+      }
+      seen.add(message.type);
+    }
+  }
   const names = new Set<string>();
   for (const step of definition.steps) {
-    if (names.has(step.name)) throw new Error(`${where}: step ${step.name} is defined twice`);
+    if (names.has(step.name)) {
+      throw InvalidOptionsError.format(
+        `${where}: step ${step.name}`,
+        'is defined twice (step names must be unique)',
+      );
+    }
     names.add(step.name);
     for (const [label, value] of [
       ['timeoutMs', step.timeoutMs],
       ['compensation.timeoutMs', step.compensation?.timeoutMs],
     ] as const) {
       if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
-        throw new Error(`${where}: step ${step.name} ${label} must be a positive integer`);
+        throw InvalidOptionsError.format(
+          `${where}: step ${step.name} ${label}`,
+          `must be a positive integer (got ${value})`,
+        );
       }
     }
     for (const [label, value] of [
@@ -92,10 +132,28 @@ function validate<D>(definition: SagaDefinition<D>): void {
       ['compensation.maxAttempts', step.compensation?.maxAttempts],
     ] as const) {
       if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
-        throw new Error(`${where}: step ${step.name} ${label} must be at least 1`);
+        throw InvalidOptionsError.format(
+          `${where}: step ${step.name} ${label}`,
+          `must be an integer of at least 1 (got ${value})`,
+        );
       }
     }
   }
+}
+
+/** Every list of handlers of a definition (start messages, replies, late replies, watched ones), named. */
+function handlerLists<D>(
+  definition: SagaDefinition<D>,
+): [label: string, handlers: readonly { readonly message: MessageDefinition }[]][] {
+  return [
+    ['start', definition.start],
+    ['on', definition.on ?? []],
+    ...definition.steps.flatMap((step): [string, readonly { readonly message: MessageDefinition }[]][] => [
+      [`step ${step.name} replies`, step.replies],
+      [`step ${step.name} compensation.replies`, step.compensation?.replies ?? []],
+      [`step ${step.name} compensation.late`, step.compensation?.late ?? []],
+    ]),
+  ];
 }
 
 /**

@@ -8,11 +8,8 @@ import {
   ShipmentDispatched,
   ShipmentsCancelled,
   type AllocateShipmentsData,
-  type AllocationFailedData,
   type CancelShipmentsData,
   type ShipmentAllocatedData,
-  type ShipmentCancellationFailedData,
-  type ShipmentDeliveredData,
   type ShipmentDispatchedData,
 } from '../../contexts/fulfillment/messages.ts';
 import {
@@ -27,11 +24,8 @@ import {
   type CommitStockData,
   type ConfirmReservationData,
   type ReleaseStockData,
-  type ReservationConfirmedData,
   type ReserveStockData,
   type StockReleasedData,
-  type StockReservationFailedData,
-  type StockReservedData,
 } from '../../contexts/inventory/messages.ts';
 import {
   CancelOrder,
@@ -41,12 +35,10 @@ import {
   OrderDelivered,
   OrderPlaced,
   OrderRejected,
-  type CancelOrderData,
   type OrderCancellationRefusedData,
   type OrderCancelledData,
   type OrderConfirmedData,
   type OrderDeliveredData,
-  type OrderPlacedData,
   type OrderRejectedData,
   ORDER_REASONS,
   orderStreamId,
@@ -66,22 +58,17 @@ import {
   type AuthorizePaymentData,
   type CapturePaymentData,
   type FraudAssessedData,
-  type PaymentAuthorizedData,
-  type PaymentDeclinedData,
-  type PaymentTimedOutData,
   type VoidPaymentData,
 } from '../../contexts/payments/messages.ts';
 import type {
   Observation,
-  ReplyContext,
   SagaCommand,
   SagaDefinition,
   SagaFact,
   SagaFailure,
   SagaView,
-  StepReply,
 } from '../engine/index.ts';
-import { sagaStreamId } from '../engine/index.ts';
+import { on, sagaStreamId } from '../engine/index.ts';
 import {
   allAllocated,
   allDelivered,
@@ -173,12 +160,12 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
   return {
     name: ORDER_SAGA_NAME,
     version: 1,
-    start: {
-      [OrderPlaced.type]: (order: OrderPlacedData) => ({
+    start: [
+      on(OrderPlaced, (order) => ({
         sagaId: order.orderId,
         data: initialOrderSagaData(order),
-      }),
-    },
+      })),
+    ],
     sagaIdOf: (_type, payload) => {
       const orderId = (payload as { orderId?: unknown } | null)?.orderId;
       return typeof orderId === 'string' ? orderId : undefined;
@@ -191,8 +178,8 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
           data.reservations.flatMap((reservation, index) =>
             reservation.status === 'pending' ? [reserveStock(data, index, reservationTtlMs)] : [],
           ),
-        replies: {
-          [StockReserved.type]: (data: OrderSagaData, reply: StockReservedData): StepReply<OrderSagaData> => {
+        replies: [
+          on(StockReserved, (reply, data) => {
             const index = lineIndexOf(data, reply.reservationId);
             if (data.reservations[index]?.status !== 'pending') return IGNORED;
             const reservations = withReservation(data, index, {
@@ -203,11 +190,8 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
             });
             const done = reservations.every((reservation) => reservation.status === 'reserved');
             return { outcome: done ? 'completed' : 'progressed', data: { reservations } };
-          },
-          [StockReservationFailed.type]: (
-            data: OrderSagaData,
-            reply: StockReservationFailedData,
-          ): StepReply<OrderSagaData> => {
+          }),
+          on(StockReservationFailed, (reply, data) => {
             const index = lineIndexOf(data, reply.reservationId);
             if (data.reservations[index]?.status !== 'pending') return IGNORED;
             return {
@@ -218,8 +202,8 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
               // Other lines may be reserved already (or about to be): they are released.
               compensate: true,
             };
-          },
-        },
+          }),
+        ],
         timeoutMs: stepTimeoutMs,
         maxAttempts: IDEMPOTENT_STEP_ATTEMPTS,
         timeoutDetail: (data, attempts) =>
@@ -229,27 +213,23 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
             data.reservations.flatMap((reservation, index) =>
               HELD.has(reservation.status) ? [releaseStock(data, index, failure)] : [],
             ),
-          replies: {
-            [StockReleased.type]: (data: OrderSagaData, reply: StockReleasedData) => {
+          replies: [
+            on(StockReleased, (reply, data) => {
               const index = lineIndexOf(data, reply.reservationId);
               const reservation = data.reservations[index];
               if (reservation === undefined || !HELD.has(reservation.status)) return IGNORED;
               const reservations = withReservation(data, index, released(reservation, reply));
               const done = reservations.every((candidate) => !HELD.has(candidate.status));
               return { outcome: done ? 'completed' : 'progressed', data: { reservations } };
-            },
-          },
-          late: {
+            }),
+          ],
+          late: [
             // Reserved after the saga decided to reject or cancel: give it back.
-            [StockReserved.type]: (
-              data: OrderSagaData,
-              reply: StockReservedData,
-              failure: SagaFailure | null,
-            ) => {
+            on(StockReserved, (reply, data, failure) => {
               const index = lineIndexOf(data, reply.reservationId);
               return index === -1 ? [] : [releaseStock(data, index, failure)];
-            },
-          },
+            }),
+          ],
           timeoutMs: stepTimeoutMs,
           maxAttempts: COMPENSATION_ATTEMPTS,
         },
@@ -268,8 +248,8 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
             paymentToken: data.paymentToken,
           }),
         ],
-        replies: {
-          [FraudAssessed.type]: (_data: OrderSagaData, reply: FraudAssessedData): StepReply<OrderSagaData> =>
+        replies: [
+          on(FraudAssessed, (reply) =>
             reply.decision === 'accept'
               ? { outcome: 'completed' }
               : {
@@ -278,7 +258,8 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
                   detail: fraudDetail(reply),
                   compensate: false,
                 },
-        },
+          ),
+        ],
         timeoutMs: stepTimeoutMs,
         maxAttempts: FRAUD_ATTEMPTS,
         timeoutDetail: () => 'the fraud check did not answer in time',
@@ -296,16 +277,11 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
             attempt,
           }),
         ],
-        replies: {
-          [PaymentAuthorized.type]: (
-            data: OrderSagaData,
-            reply: PaymentAuthorizedData,
-          ): StepReply<OrderSagaData> =>
+        replies: [
+          on(PaymentAuthorized, (reply, data) =>
             reply.paymentId === paymentIdOf(data.orderId) ? { outcome: 'completed' } : IGNORED,
-          [PaymentDeclined.type]: (
-            data: OrderSagaData,
-            reply: PaymentDeclinedData,
-          ): StepReply<OrderSagaData> =>
+          ),
+          on(PaymentDeclined, (reply, data) =>
             reply.paymentId === paymentIdOf(data.orderId)
               ? {
                   outcome: 'failed',
@@ -315,28 +291,21 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
                   compensate: false,
                 }
               : IGNORED,
+          ),
           // Retryable: the next attempt goes out at once (a stale attempt's timeout is ignored).
-          [PaymentTimedOut.type]: (
-            _data: OrderSagaData,
-            reply: PaymentTimedOutData,
-          ): StepReply<OrderSagaData> => ({
-            outcome: 'retry',
-            attempt: reply.attempt,
-          }),
-        },
+          on(PaymentTimedOut, (reply) => ({ outcome: 'retry', attempt: reply.attempt })),
+        ],
         timeoutMs: stepTimeoutMs,
         maxAttempts: paymentMaxAttempts,
         timeoutDetail: (_data, attempts) =>
           `the payment was not authorized: the gateway did not answer in ${plural(attempts, 'attempt')}`,
         compensation: {
           commands: (data) => [voidPayment(data)],
-          replies: {
-            [PaymentVoided.type]: () => ({ outcome: 'completed' }),
-          },
-          late: {
+          replies: [on(PaymentVoided, () => ({ outcome: 'completed' }))],
+          late: [
             // Authorized after the saga decided to reject or cancel: release the hold.
-            [PaymentAuthorized.type]: (data: OrderSagaData) => [voidPayment(data)],
-          },
+            on(PaymentAuthorized, (_reply, data) => [voidPayment(data)]),
+          ],
           timeoutMs: stepTimeoutMs,
           maxAttempts: COMPENSATION_ATTEMPTS,
         },
@@ -360,19 +329,16 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
                 ]
               : [],
           ),
-        replies: {
-          [ReservationConfirmed.type]: (
-            data: OrderSagaData,
-            reply: ReservationConfirmedData,
-          ): StepReply<OrderSagaData> => {
+        replies: [
+          on(ReservationConfirmed, (reply, data) => {
             const index = lineIndexOf(data, reply.reservationId);
             const reservation = data.reservations[index];
             if (reservation?.status !== 'reserved') return IGNORED;
             const reservations = withReservation(data, index, { ...reservation, status: 'confirmed' });
             const done = reservations.every((candidate) => candidate.status === 'confirmed');
             return { outcome: done ? 'completed' : 'progressed', data: { reservations } };
-          },
-        },
+          }),
+        ],
         timeoutMs: stepTimeoutMs,
         maxAttempts: IDEMPOTENT_STEP_ATTEMPTS,
         timeoutDetail: (data, attempts) =>
@@ -407,26 +373,20 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
             })),
           }),
         ],
-        replies: {
-          [ShipmentAllocated.type]: (
-            data: OrderSagaData,
-            reply: ShipmentAllocatedData,
-          ): StepReply<OrderSagaData> => {
+        replies: [
+          on(ShipmentAllocated, (reply, data) => {
             const next = allocated(data, reply);
             if (next === undefined) return IGNORED;
             return { outcome: allAllocated({ ...data, ...next }) ? 'completed' : 'progressed', data: next };
-          },
-          [AllocationFailed.type]: (
-            _data: OrderSagaData,
-            reply: AllocationFailedData,
-          ): StepReply<OrderSagaData> => ({
+          }),
+          on(AllocationFailed, (reply) => ({
             outcome: 'failed',
             reason: 'fulfillment_failed',
             detail: `the order could not be allocated to shipments: ${reply.reason}`,
             // Nothing was allocated.
             compensate: false,
-          }),
-        },
+          })),
+        ],
         timeoutMs: stepTimeoutMs,
         maxAttempts: IDEMPOTENT_STEP_ATTEMPTS,
         timeoutDetail: (_data, attempts) =>
@@ -434,17 +394,13 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
         isDone: allAllocated,
         compensation: {
           commands: (data) => [cancelShipments(data)],
-          replies: {
-            [ShipmentsCancelled.type]: () => ({ outcome: 'completed' }),
-            [ShipmentCancellationFailed.type]: (
-              data: OrderSagaData,
-              reply: ShipmentCancellationFailedData,
-              context: ReplyContext,
-            ) => {
+          replies: [
+            on(ShipmentsCancelled, () => ({ outcome: 'completed' })),
+            on(ShipmentCancellationFailed, (reply, data, context) => {
               const detail = `${describeShipments(reply.dispatchedShipmentIds)} already dispatched`;
               const cancelling = context.view.failure?.reason === 'customer_request';
               return {
-                outcome: 'refused' as const,
+                outcome: 'refused',
                 detail,
                 ...(cancelling
                   ? {
@@ -461,11 +417,9 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
                     }
                   : {}),
               };
-            },
-          },
-          late: {
-            [ShipmentAllocated.type]: (data: OrderSagaData) => [cancelShipments(data)],
-          },
+            }),
+          ],
+          late: [on(ShipmentAllocated, (_reply, data) => [cancelShipments(data)])],
           timeoutMs: stepTimeoutMs,
           maxAttempts: COMPENSATION_ATTEMPTS,
         },
@@ -475,25 +429,18 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
         name: ORDER_SAGA_STEPS.deliver,
         // Waits for the carrier: no command, no deadline.
         action: () => [],
-        replies: {
-          [ShipmentDelivered.type]: (
-            data: OrderSagaData,
-            reply: ShipmentDeliveredData,
-          ): StepReply<OrderSagaData> => {
+        replies: [
+          on(ShipmentDelivered, (reply, data) => {
             const shipments = withDelivery(data, reply.shipmentId);
             if (shipments === data.shipments) return IGNORED;
             return {
               outcome: allDelivered({ ...data, shipments }) ? 'completed' : 'progressed',
               data: { shipments },
             };
-          },
+          }),
           // Usually seen before any delivery (then through `on`); here when a redelivery put it
           // behind its own ShipmentDelivered: the saga waited for it to commit the stock.
-          [ShipmentDispatched.type]: (
-            data: OrderSagaData,
-            reply: ShipmentDispatchedData,
-            { view }: ReplyContext,
-          ): StepReply<OrderSagaData> => {
+          on(ShipmentDispatched, (reply, data, { view }) => {
             const observed = dispatched(data, reply, view);
             if (observed.data === undefined) return IGNORED;
             const next = { ...data, ...observed.data };
@@ -502,19 +449,15 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
               data: observed.data,
               ...(observed.effects !== undefined ? { effects: observed.effects } : {}),
             };
-          },
-        },
+          }),
+        ],
         isDone: allDelivered,
       },
     ],
 
-    on: {
+    on: [
       // A reservation expired before confirmation: the order cannot be honoured in time.
-      [StockReleased.type]: (
-        data: OrderSagaData,
-        reply: StockReleasedData,
-        { view }: ReplyContext,
-      ): Observation<OrderSagaData> => {
+      on(StockReleased, (reply, data, { view }) => {
         const index = lineIndexOf(data, reply.reservationId);
         const reservation = data.reservations[index];
         if (reservation === undefined || !HELD.has(reservation.status)) return {};
@@ -528,37 +471,21 @@ export function orderSagaV1(options: OrderSagaOptions): SagaDefinition<OrderSaga
             detail: `the reservation of ${reply.sku} expired before the order was confirmed`,
           },
         };
-      },
+      }),
       // Seen while the saga is elsewhere (compensating a cancellation that may yet be refused).
-      [ShipmentAllocated.type]: (
-        data: OrderSagaData,
-        reply: ShipmentAllocatedData,
-        { view }: ReplyContext,
-      ) => {
+      on(ShipmentAllocated, (reply, data, { view }) => {
         if (isOver(view)) return {};
         const next = allocated(data, reply);
         return next === undefined ? {} : { data: next };
-      },
-      [ShipmentDispatched.type]: (
-        data: OrderSagaData,
-        reply: ShipmentDispatchedData,
-        { view }: ReplyContext,
-      ) => dispatched(data, reply, view),
-      [ShipmentDelivered.type]: (
-        data: OrderSagaData,
-        reply: ShipmentDeliveredData,
-        { view }: ReplyContext,
-      ) => {
+      }),
+      on(ShipmentDispatched, (reply, data, { view }) => dispatched(data, reply, view)),
+      on(ShipmentDelivered, (reply, data, { view }) => {
         if (isOver(view)) return {};
         const shipments = withDelivery(data, reply.shipmentId);
         return shipments === data.shipments ? {} : { data: { shipments } };
-      },
-      [CancelOrder.type]: (
-        data: OrderSagaData,
-        _request: CancelOrderData,
-        { view, messageId }: ReplyContext,
-      ) => cancel(data, view, messageId),
-    },
+      }),
+      on(CancelOrder, (_request, data, { view, messageId }) => cancel(data, view, messageId)),
+    ],
 
     onCompleted: (data) => ({
       record: [

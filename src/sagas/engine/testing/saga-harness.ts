@@ -1,3 +1,4 @@
+import { AppError, ERROR_CODES } from '../../../kernel/errors.ts';
 import { decideSaga, type SagaDecision, type SagaInput, type SagaTimer } from '../decide.ts';
 import type { SagaDefinition } from '../definition.ts';
 import { resolveDefinition, type SagaRegistry } from '../registry.ts';
@@ -56,13 +57,13 @@ export function createSagaHarness<D>(
     timers,
     get lastTimer() {
       const timer = timers[timers.length - 1];
-      if (timer === undefined) throw new Error('no timer was armed');
+      if (timer === undefined) throw new AppError(ERROR_CODES.INTERNAL, 'no timer was armed');
       return timer;
     },
     receive: (type, data, id) => handle({ kind: 'message', id: id ?? `message-${++messages}`, type, data }),
     fire(timer) {
       const fired = timer ?? timers[timers.length - 1];
-      if (fired === undefined) throw new Error('no timer was armed');
+      if (fired === undefined) throw new AppError(ERROR_CODES.INTERNAL, 'no timer was armed');
       return handle({ kind: 'timer', timer: fired.data });
     },
     retry: () => handle({ kind: 'retry', requestedBy: 'operator' }),
