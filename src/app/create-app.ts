@@ -38,7 +38,7 @@ import {
   type HandlerGroup,
   type Transport,
 } from '../messaging/index.ts';
-import { AppError, ERROR_CODES } from '../kernel/errors.ts';
+import { AppError, ERROR_CODES, InvalidOptionsError } from '../kernel/errors.ts';
 import { removePidFile, resolveAdminKey, writePidFile } from './data-dir.ts';
 import { createContextModules } from './context-modules.ts';
 import { createDistributedAdapters } from './distributed-adapters.ts';
@@ -242,7 +242,12 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       return state;
     },
     async start() {
-      if (state !== 'starting') throw new Error(`cannot start an app that is ${state}`);
+      if (state !== 'starting') {
+        throw new AppError(
+          ERROR_CODES.INVALID_STATE,
+          `cannot start an app that is ${state} (start() runs once)`,
+        );
+      }
       try {
         for (const module of localModules) await module.start?.();
         await transport.start();
@@ -334,9 +339,9 @@ async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters
       },
     };
   }
-  throw new AppError(
-    ERROR_CODES.CONFIG_INVALID,
-    `ORDERFLOW_STORE (${config.store.kind}) and ORDERFLOW_BUS (${config.bus.kind}) do not make a mode: use the embedded store with the embedded bus, or postgres:// with nats://`,
+  throw InvalidOptionsError.format(
+    'ORDERFLOW_STORE',
+    `must be SQLite with ORDERFLOW_BUS=embedded, or postgres:// with ORDERFLOW_BUS=nats:// (got ${config.store.kind} with ${config.bus.kind})`,
   );
 }
 

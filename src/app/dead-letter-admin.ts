@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { AppConfig } from '../config/load-config.ts';
 import { redriveDeadLetter, type DeadLetter, type ListDeadLettersOptions } from '../messaging/index.ts';
-import { AppError, ERROR_CODES } from '../kernel/errors.ts';
+import { AppError, ERROR_CODES, InvalidOptionsError } from '../kernel/errors.ts';
 import { runningServerPid } from './data-dir.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
 import { unreachable } from './distributed-adapters.ts';
@@ -24,9 +24,9 @@ export async function openDeadLetterAdmin(config: AppConfig): Promise<DeadLetter
     return openDistributedDeadLetterAdmin(config, config.store.url, config.bus.url);
   }
   if (config.store.kind !== 'sqlite') {
-    throw new AppError(
-      ERROR_CODES.CONFIG_INVALID,
-      'ORDERFLOW_STORE=postgres://… needs ORDERFLOW_BUS=nats://…',
+    throw InvalidOptionsError.format(
+      'ORDERFLOW_BUS',
+      `must be a nats:// URL when ORDERFLOW_STORE is a postgres:// URL (got ${config.bus.kind})`,
     );
   }
   const { file } = config.store;

@@ -4,7 +4,13 @@ import { loadConfig, type AppConfig } from '../config/load-config.ts';
 import { parseRoles, ROLES, type Role } from '../kernel/roles.ts';
 import type { DeadLetter, DeadLetterStatus, ListDeadLettersOptions } from '../messaging/index.ts';
 import { startDemoTraffic } from './demo-traffic.ts';
-import { ensureError, ERROR_CODES, isAppError } from '../kernel/errors.ts';
+import {
+  ensureError,
+  ERROR_CODES,
+  InvalidOptionsError,
+  isAppError,
+  type AppError,
+} from '../kernel/errors.ts';
 
 /**
  * The `orderflow` command (bin/orderflow.mjs → src/app/main.ts). Exit codes: 0 done, 1 failed, 2 bad
@@ -50,32 +56,23 @@ function fail(code: number, message: string): never {
   throw new CliExit(code, message);
 }
 
-function readConfig(): AppConfig {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (isAppError(error) && error.code === ERROR_CODES.CONFIG_INVALID) fail(EXIT_USAGE, error.message);
-    throw error;
-  }
+/** Bad configuration or options (InvalidOptionsError, CONFIG_INVALID): runCli exits with EXIT_USAGE. */
+function isUsageError(error: unknown): error is AppError {
+  return isAppError(error) && error.code === ERROR_CODES.CONFIG_INVALID;
 }
 
 async function start(
   commands: CliCommands,
   options: { roles?: string; demoTraffic?: boolean },
 ): Promise<void> {
-  let roles: Role[];
-  try {
-    roles = options.roles === undefined ? [...ROLES] : parseRoles(options.roles);
-  } catch (error) {
-    fail(EXIT_USAGE, ensureError(error).message);
-  }
-  const config = readConfig();
+  const roles: Role[] = options.roles === undefined ? [...ROLES] : parseRoles(options.roles);
+  const config = loadConfig();
 
   let app: CliApp;
   try {
     app = await commands.createApp(config, { roles });
   } catch (error) {
-    if (isAppError(error) && error.code === ERROR_CODES.CONFIG_INVALID) fail(EXIT_USAGE, error.message);
+    if (isUsageError(error)) throw error;
     fail(EXIT_FAILED, `could not start: ${ensureError(error).message}`);
   }
   if (app.generatedAdminKeyFile !== undefined) {
@@ -132,11 +129,12 @@ async function withDeadLetters<T>(
   commands: CliCommands,
   work: (admin: CliDeadLetterAdmin) => Promise<T>,
 ): Promise<T> {
-  const config = readConfig();
+  const config = loadConfig();
   let admin: CliDeadLetterAdmin;
   try {
     admin = await commands.openDeadLetterAdmin(config);
   } catch (error) {
+    if (isUsageError(error)) throw error;
     fail(EXIT_FAILED, ensureError(error).message);
   }
   try {
@@ -186,11 +184,17 @@ function createProgram(commands: CliCommands): Command {
     .option('--json', 'print JSON')
     .action(async (options: { status?: string; group?: string; limit?: string; json?: boolean }) => {
       if (options.status !== undefined && options.status !== 'parked' && options.status !== 'redriven') {
-        fail(EXIT_USAGE, `--status must be parked or redriven (got "${options.status}")`);
+        throw InvalidOptionsError.format(
+          '--status',
+          `must be parked or redriven (got ${JSON.stringify(options.status)})`,
+        );
       }
       const limit = options.limit === undefined ? undefined : Number(options.limit);
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
-        fail(EXIT_USAGE, `--limit must be a positive integer (got "${options.limit}")`);
+        throw InvalidOptionsError.format(
+          '--limit',
+          `must be a positive integer (got ${JSON.stringify(options.limit)})`,
+        );
       }
       const entries = await withDeadLetters(commands, (admin) =>
         admin.list({
@@ -221,6 +225,11 @@ export async function runCli(argv: readonly string[], commands: CliCommands): Pr
     if (error instanceof CliExit) {
       console.error(`orderflow: ${error.message}`);
       process.exit(error.code);
+    }
+    if (isUsageError(error)) {
+      // The configuration's problems, or a bad option, one per line.
+      console.error(`orderflow: ${error.message}`);
+      process.exit(EXIT_USAGE);
     }
     if (error instanceof CommanderError) {
       // Commander has printed its message (or the help) already.

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AppError, ERROR_CODES } from '../kernel/errors.ts';
+import { AppError, ERROR_CODES, InvalidOptionsError } from '../kernel/errors.ts';
 import { configProblems, loadConfig } from './load-config.ts';
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -169,10 +169,33 @@ describe('loadConfig', () => {
     ['ORDERFLOW_GATEWAY_FAILURE_RATE', '5%'],
     ['ORDERFLOW_GATEWAY_FAILURE_RATE', '-0.1'],
     ['ORDERFLOW_GATEWAY_TIMEOUT_MS', '0'],
-  ])('refuses %s=%s, naming the variable', (name, value) => {
+  ])('refuses %s=%s, naming the variable, what it must be and what it got', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toContain(name);
+    expect(problems[0]).toMatch(new RegExp(`^${name} must be .+ \\(got .+\\)$`));
+    if (name !== 'ORDERFLOW_ADMIN_KEY') expect(problems[0]).toContain(`(got ${JSON.stringify(value)})`);
+  });
+
+  it('throws an InvalidOptionsError listing the problems', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ ORDERFLOW_PORT: 'eighty' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidOptionsError);
+    expect((caught as InvalidOptionsError).problems).toEqual([
+      'ORDERFLOW_PORT must be an integer from 0 to 65535 (got "eighty")',
+    ]);
+    expect((caught as InvalidOptionsError).message).toBe(
+      'invalid configuration:\n  - ORDERFLOW_PORT must be an integer from 0 to 65535 (got "eighty")',
+    );
+  });
+
+  it('hides the password of a refused store URL', () => {
+    expect(problemsOf({ ORDERFLOW_STORE: 'mysql://orderflow:secret@db/orderflow' })).toEqual([
+      'ORDERFLOW_STORE must be embedded (or sqlite), sqlite:<file> or a postgres://… URL (got "mysql://orderflow:***@db/orderflow")',
+    ]);
   });
 
   it('reads the gateway failure rate as a fraction from 0 to 1', () => {
@@ -198,7 +221,12 @@ describe('loadConfig', () => {
       loadConfig({ ORDERFLOW_SMTP_URL: 'smtps://user:pw@mail.example.com:465' }).notifications.smtpUrl,
     ).toBe('smtps://user:pw@mail.example.com:465');
     const problems = problemsOf({ ORDERFLOW_SMTP_URL: 'imap://user:secret@mail.example.com' });
-    expect(problems).toEqual(['ORDERFLOW_SMTP_URL: must be an absolute smtp:// or smtps:// URL']);
+    expect(problems).toEqual([
+      'ORDERFLOW_SMTP_URL must be an absolute smtp:// or smtps:// URL (got "imap://user:***@mail.example.com")',
+    ]);
+    expect(problemsOf({ ORDERFLOW_ADMIN_KEY: 'short secret' })).toEqual([
+      'ORDERFLOW_ADMIN_KEY must be at least 16 characters without spaces, or unset to have one generated (got 12 characters, not shown)',
+    ]);
   });
 
   it('accepts the distributed pair: a postgres:// store with a nats:// bus', () => {
@@ -219,11 +247,15 @@ describe('loadConfig', () => {
   it('refuses a mixed pair (PostgreSQL with the embedded bus, or NATS with SQLite), never echoing the password', () => {
     const mixed = problemsOf({ ORDERFLOW_STORE: 'postgres://orderflow:secret@127.0.0.1:5432/orderflow' });
     expect(mixed).toHaveLength(1);
-    expect(mixed[0]).toMatch(/^ORDERFLOW_STORE=postgres:\/\/… needs ORDERFLOW_BUS=nats:\/\/…/);
+    expect(mixed[0]).toMatch(
+      /^ORDERFLOW_BUS must be a nats:\/\/ URL when ORDERFLOW_STORE is a postgres:\/\/ URL \(got embedded\)/,
+    );
     expect(mixed.join('\n')).not.toContain('secret');
     const other = problemsOf({ ORDERFLOW_BUS: 'nats://127.0.0.1:4222' });
     expect(other).toHaveLength(1);
-    expect(other[0]).toMatch(/^ORDERFLOW_BUS=nats:\/\/… needs ORDERFLOW_STORE=postgres:\/\/…/);
+    expect(other[0]).toMatch(
+      /^ORDERFLOW_STORE must be a postgres:\/\/ URL when ORDERFLOW_BUS is a nats:\/\/ URL \(got SQLite\)/,
+    );
     expect(
       problemsOf({ ORDERFLOW_STORE: 'sqlite:/tmp/x.db', ORDERFLOW_BUS: 'nats://127.0.0.1:4222' }),
     ).toHaveLength(1);

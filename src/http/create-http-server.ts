@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { createRequire } from 'node:module';
 import { AppError, ERROR_CODES } from '../kernel/errors.ts';
+import { checkInteger, checkNonEmptyString, throwIfInvalid } from '../kernel/options.ts';
 import type { AppMetrics } from './metrics.ts';
 import type { HttpServer } from '../kernel/http/http-server.ts';
 import { installProblemDetails, problemOf, sendProblem } from '../kernel/http/problem-details.ts';
@@ -39,10 +40,15 @@ const ALWAYS_SERVED = new Set(['/healthz', '/readyz', '/metrics']);
  * route added afterwards). Routes are added by the caller; nothing listens until `listen()`.
  */
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  throwIfInvalid([
+    checkInteger('bodyLimit', bodyLimit, { min: 1 }),
+    checkNonEmptyString('version', options.version),
+  ]);
   const app = Fastify({
     loggerInstance: options.logger,
     trustProxy: false,
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit,
     // Two log lines per request would cost more than placing the order; errors are logged by the handler.
     logController: new LogController({ disableRequestLogging: true }),
     // The shutdown guard below answers with a problem document instead of fastify's plain 503.

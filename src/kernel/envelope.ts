@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
+import { InvalidOptionsError } from './errors.ts';
 
 /**
  * The envelope every message travels in: CloudEvents 1.0 attributes plus correlation, causation,
@@ -55,7 +56,10 @@ export function createEnvelope<T>(
 ): Envelope<T> {
   const correlationid = message.correlationId ?? cause?.correlationid;
   if (correlationid === undefined) {
-    throw new Error(`message ${message.type} needs a correlation id or a cause`);
+    throw InvalidOptionsError.format(
+      'correlationId',
+      `must be set for message ${message.type}, which has no cause (got undefined)`,
+    );
   }
   const envelope: Envelope<T> = {
     specversion: '1.0',

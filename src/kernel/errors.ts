@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   VENDOR_WEBHOOK_NOT_FOUND: 'VENDOR_WEBHOOK_NOT_FOUND',
   SKU_NOT_FOUND: 'SKU_NOT_FOUND',
   STOCK_BELOW_RESERVED: 'STOCK_BELOW_RESERVED',
+  INVALID_STATE: 'INVALID_STATE',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -92,6 +93,7 @@ export const ERROR_CATEGORIES: Readonly<Record<ErrorCode, ErrorCategory>> = {
   VENDOR_WEBHOOK_NOT_FOUND: 'not_found',
   SKU_NOT_FOUND: 'not_found',
   STOCK_BELOW_RESERVED: 'conflict',
+  INVALID_STATE: 'conflict',
 };
 
 export interface AppErrorOptions extends ErrorOptions {
@@ -134,24 +136,48 @@ export class ValidationError extends AppError {
   }
 }
 
+export interface InvalidOptionsErrorOptions extends AppErrorOptions {
+  /**
+   * What the options are, e.g. `'configuration'` or `'retry policy'`: the message then reads
+   * `invalid <subject>:` followed by one `  - <problem>` line per problem. Without it the message is
+   * the problems, one per line.
+   */
+  subject?: string;
+}
+
 /**
- * An options object or a configuration value is invalid: the one error of every `resolveXxxOptions`
- * and of loadConfig, naming the property and what is wrong with it (nats.js
- * `InvalidArgumentError.format`). Never retried.
+ * An options object or a configuration value is invalid: the one error of every `resolveXxxOptions`,
+ * of every other options check and of loadConfig (nats.js `InvalidArgumentError.format`). Each
+ * problem names the property, what it must be and what it got:
+ * `maxAttempts must be an integer >= 1 (got 0)`. Code CONFIG_INVALID, never retried; the problems
+ * are also in `details.problems`.
  */
 export class InvalidOptionsError extends AppError {
   override name = 'InvalidOptionsError';
-  /** Each problem as `property: message`. */
+  /** Each problem as `<property> must be … (got …)`. */
   readonly problems: readonly string[];
-  constructor(problems: readonly string[], options: AppErrorOptions = {}) {
-    super(ERROR_CODES.CONFIG_INVALID, problems.join('\n'), { ...options, retryable: false });
-    this.problems = problems;
+  constructor(problems: readonly string[], options: InvalidOptionsErrorOptions = {}) {
+    const { subject, ...rest } = options;
+    const message =
+      subject === undefined
+        ? problems.join('\n')
+        : `invalid ${subject}:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`;
+    super(ERROR_CODES.CONFIG_INVALID, message, {
+      ...rest,
+      retryable: false,
+      details: { ...rest.details, problems: [...problems] },
+    });
+    this.problems = Object.freeze([...problems]);
   }
 
   /** One invalid property: `InvalidOptionsError.format('partitions', 'must be a positive integer (got 0)')`. */
   static format(property: string, message: string): InvalidOptionsError {
     return new InvalidOptionsError([`${property} ${message}`]);
   }
+}
+
+export function isInvalidOptionsError(error: unknown): error is InvalidOptionsError {
+  return error instanceof InvalidOptionsError;
 }
 
 /** Expected-version check failed on append: another writer got there first. Retryable (reload and decide again). */

@@ -1,3 +1,5 @@
+import { InvalidOptionsError } from './errors.ts';
+
 /** What a process runs (DESIGN.md §6): `orderflow start --roles api,saga,…`; default all. */
 export const ROLES = ['api', 'saga', 'inventory', 'payments', 'fulfillment', 'notifications'] as const;
 export type Role = (typeof ROLES)[number];
@@ -7,17 +9,25 @@ export function isRole(value: string): value is Role {
 }
 
 /**
- * Parses `--roles api,saga`. Throws an Error naming the first unknown role and the valid ones;
- * duplicates are dropped, and an empty list is an error too.
+ * Parses `--roles api,saga`. Throws an InvalidOptionsError naming the first unknown role and the
+ * valid ones; duplicates are dropped, and an empty list is refused too.
  */
 export function parseRoles(text: string): Role[] {
   const names = text
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '');
-  if (names.length === 0) throw new Error(`no roles given (expected one or more of: ${ROLES.join(', ')})`);
+  const expected = `a comma-separated list of roles from: ${ROLES.join(', ')}`;
+  if (names.length === 0) {
+    throw InvalidOptionsError.format('--roles', `must be ${expected} (got no role: ${JSON.stringify(text)})`);
+  }
   for (const name of names) {
-    if (!isRole(name)) throw new Error(`unknown role "${name}" (expected one of: ${ROLES.join(', ')})`);
+    if (!isRole(name)) {
+      throw InvalidOptionsError.format(
+        '--roles',
+        `must be ${expected} (got unknown role ${JSON.stringify(name)})`,
+      );
+    }
   }
   return [...new Set(names as Role[])];
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { InvalidOptionsError } from './errors.ts';
 import { parseRoles, ROLES } from './roles.ts';
 
 describe('parseRoles', () => {
@@ -17,13 +18,14 @@ describe('parseRoles', () => {
     ]);
   });
 
-  it('names an unknown role and the valid ones', () => {
+  it('names an unknown role and the valid ones, with an InvalidOptionsError', () => {
     expect(() => parseRoles('api,shipping')).toThrow(
-      'unknown role "shipping" (expected one of: api, saga, inventory, payments, fulfillment, notifications)',
+      '--roles must be a comma-separated list of roles from: api, saga, inventory, payments, fulfillment, notifications (got unknown role "shipping")',
     );
+    expect(() => parseRoles('api,shipping')).toThrow(InvalidOptionsError);
   });
 
   it('refuses an empty list', () => {
-    expect(() => parseRoles(' , ')).toThrow(/no roles given/);
+    expect(() => parseRoles(' , ')).toThrow(/^--roles must be .+ \(got no role: " , "\)$/);
   });
 });

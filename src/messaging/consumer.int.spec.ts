@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteDatabase, type SqliteDatabase } from '../adapters/sqlite/sqlite-database.ts';
 import { createSqliteEventStore, type SqliteEventStore } from '../adapters/sqlite/sqlite-event-store.ts';
@@ -15,7 +16,6 @@ import { createSqliteDeadLetterStore } from '../adapters/sqlite/sqlite-dead-lett
 import type { HandlerContext, HandlerGroup, MessageHandler } from './handler.ts';
 import { createEnvelope, type Envelope } from '../kernel/envelope.ts';
 import { defineMessage, MessageCatalog } from './message-catalog.ts';
-import { sleep, waitFor } from './testing/transport-contract.ts';
 import type { Transport } from './transport.ts';
 import { createEmbeddedTransport } from '../adapters/sqlite/embedded-transport.ts';
 
@@ -32,6 +32,12 @@ const WorkDone = defineMessage({
   description: 'test event',
 });
 const catalog = new MessageCatalog().register(DoWork, WorkDone);
+
+/** Commands (and their SQLite commits) are quick: look often, give up after 10 s. */
+const POLL = { timeout: 10_000, interval: 5 };
+
+/** Marker commands carry `n` from here up; handlers tell them apart by it. */
+const MARKER = 1_000;
 
 interface System {
   database: SqliteDatabase;
@@ -89,6 +95,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     filename = path.join(dir, 'orderflow.sqlite');
     system = await openSystem(filename);
     consumers = [];
+    markers.length = 0;
   });
 
   afterEach(async () => {
@@ -129,12 +136,30 @@ describe('consumer (embedded transport, SQLite event store)', () => {
   const recordEffect = (message: Envelope<{ n: number }>, context: HandlerContext) =>
     context.append(streamOf(message), [{ type: 'Worked', data: { n: message.data.n } }]);
 
+  /**
+   * A marker command on `key`, published after the message under test: the consumer handles a key's
+   * messages in order and holds later ones while an earlier one waits for a retry, so once the
+   * marker is handled, nothing more of the earlier message is coming.
+   */
+  const markers: number[] = [];
+  let nextMarker = MARKER;
+  const isMarker = (message: Envelope<{ n: number }>) => message.data.n >= MARKER;
+  async function publishMarker(key: string): Promise<number> {
+    const n = nextMarker++;
+    await publish(command(n, key));
+    return n;
+  }
+  async function markerHandled(n: number): Promise<void> {
+    await expect.poll(() => markers.includes(n), POLL).toBe(true);
+  }
+
   it('retries a failing handler and keeps one effect: fails twice, succeeds on the third attempt', async () => {
     const attempts: number[] = [];
     const retried: number[] = [];
     await startConsumer(
       {
         [DoWork.type]: (message: Envelope<{ n: number }>, context: HandlerContext) => {
+          if (isMarker(message)) return void markers.push(message.data.n);
           attempts.push(context.deliveryCount);
           recordEffect(message, context);
           if (context.deliveryCount < 3) throw new Error(`flaky ${context.deliveryCount}`);
@@ -145,9 +170,10 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     const message = command(1);
     await publish(message);
 
-    await waitFor(() => attempts.length === 3, 'three attempts');
-    await waitFor(() => system.deliveries.get('workers') === 3, 'the third delivery');
-    await sleep(100);
+    await expect.poll(() => attempts.length, POLL).toBe(3);
+    await expect.poll(() => system.deliveries.get('workers'), POLL).toBe(3);
+    await markerHandled(await publishMarker(message.partitionkey));
+    expect(system.deliveries.get('workers')).toBe(4);
     expect(attempts).toEqual([1, 2, 3]);
     expect(retried).toEqual([1, 2]);
     expect(await system.store.readStream(streamOf(message))).toHaveLength(1);
@@ -162,6 +188,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     await startConsumer(
       {
         [DoWork.type]: (message: Envelope<{ n: number }>, context: HandlerContext) => {
+          if (isMarker(message)) return void markers.push(message.data.n);
           attempts++;
           if (broken) throw new AppError(ERROR_CODES.GATEWAY_UNAVAILABLE, 'gateway down');
           recordEffect(message, context);
@@ -172,7 +199,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     const message = command(2);
     await publish(message);
 
-    await waitFor(() => deadLettered.length === 1, 'the dead letter');
+    await expect.poll(() => deadLettered.length, POLL).toBe(1);
     expect(attempts).toBe(4);
     const [entry] = await system.deadLetters.list({ status: 'parked', group: 'workers' });
     expect(entry).toMatchObject({
@@ -180,19 +207,21 @@ describe('consumer (embedded transport, SQLite event store)', () => {
       attempts: 4,
       status: 'parked',
       message: { id: message.id, type: DoWork.type, data: { n: 2 } },
-      error: { name: 'AppError', message: 'gateway down', code: 'INTERNAL' },
+      error: { name: 'AppError', message: 'gateway down', code: 'GATEWAY_UNAVAILABLE' },
     });
     expect(entry!.error.stack).toContain('gateway down');
-    await sleep(100);
+    await markerHandled(await publishMarker(message.partitionkey));
     expect(attempts).toBe(4);
     expect(await system.store.readStream(streamOf(message))).toHaveLength(0);
 
     broken = false;
     const redriven = await redriveDeadLetter(entry!.id, system);
     expect(redriven.status).toBe('redriven');
-    await waitFor(() => attempts === 5, 'the re-driven delivery');
-    await waitFor(() => system.deliveries.get('workers') === 5, 'the re-driven delivery');
-    await sleep(100);
+    await expect.poll(() => attempts, POLL).toBe(5);
+    // 4 attempts, the first marker, the re-driven one.
+    await expect.poll(() => system.deliveries.get('workers'), POLL).toBe(6);
+    await markerHandled(await publishMarker(message.partitionkey));
+    expect(attempts).toBe(5);
     expect(await system.store.readStream(streamOf(message))).toHaveLength(1);
     expect(await system.deadLetters.count('parked')).toBe(0);
     await expect(redriveDeadLetter(entry!.id, system)).rejects.toMatchObject({
@@ -207,6 +236,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     let attempts = 0;
     await startConsumer({
       [DoWork.type]: (message: Envelope<{ n: number }>, context: HandlerContext) => {
+        if (isMarker(message)) return void markers.push(message.data.n);
         attempts++;
         recordEffect(message, context);
         if (message.data.n === 3) throw new TerminalError('order is malformed');
@@ -216,9 +246,10 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     const [terminal, invalid] = [command(3), command(4)];
     await publish(terminal, invalid);
 
-    await waitFor(() => attempts === 2, 'both attempts');
-    await waitFor(async () => (await system.deadLetters.count('parked')) === 2, 'two dead letters');
-    await sleep(100);
+    await expect.poll(() => attempts, POLL).toBe(2);
+    await expect.poll(() => system.deadLetters.count('parked'), POLL).toBe(2);
+    const after = [await publishMarker(terminal.partitionkey), await publishMarker(invalid.partitionkey)];
+    for (const n of after) await markerHandled(n);
     expect(attempts).toBe(2);
     const entries = await system.deadLetters.list();
     const byMessage = new Map(entries.map((e) => [e.message.id, e]));
@@ -238,6 +269,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     let runs = 0;
     const handlers = {
       [DoWork.type]: (message: Envelope<{ n: number }>, context: HandlerContext) => {
+        if (isMarker(message)) return void markers.push(message.data.n);
         runs++;
         recordEffect(message, context);
       },
@@ -246,8 +278,8 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     const messages = Array.from({ length: 10 }, (_, n) => command(n));
     await publish(...messages);
     await publish(command(0, 'order-0', messages[0]!.id));
-    await waitFor(() => system.deliveries.get('workers') === 11, 'every delivery');
-    await waitFor(() => runs === 10, 'every message handled');
+    await expect.poll(() => system.deliveries.get('workers'), POLL).toBe(11);
+    await expect.poll(() => runs, POLL).toBe(10);
 
     // A crash after the effects committed but before the bus saved its offsets.
     await system.database.close();
@@ -259,8 +291,11 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     system = await openSystem(filename);
     await startConsumer(handlers);
 
-    await waitFor(() => (system.deliveries.get('workers') ?? 0) >= 11, 'the redeliveries after the crash');
-    await sleep(100);
+    await expect.poll(() => system.deliveries.get('workers') ?? 0, POLL).toBeGreaterThanOrEqual(11);
+    // One marker per key: the key's redeliveries were handled (or skipped) before it.
+    const after: number[] = [];
+    for (const message of messages) after.push(await publishMarker(message.partitionkey));
+    for (const n of after) await markerHandled(n);
     expect(runs).toBe(10);
     for (const message of messages) expect(await system.store.readStream(streamOf(message))).toHaveLength(1);
   });
@@ -281,9 +316,21 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     const message = command(5);
     await publish(message);
 
-    await waitFor(() => downstream.length === 1, 'the sent message');
-    await sleep(150);
-    expect(downstream).toHaveLength(1);
+    await expect.poll(() => downstream.length, POLL).toBeGreaterThanOrEqual(1);
+    // A WorkDone of the same key published after it: a message the failed attempt had let out
+    // would have been committed before the real one, so it would come before this.
+    const marker = createEnvelope(
+      {
+        type: WorkDone.type,
+        data: { n: MARKER },
+        partitionKey: message.partitionkey,
+        correlationId: 'marker',
+      },
+      { source: 'orderflow/test' },
+    );
+    await publish(marker);
+    await expect.poll(() => downstream.map((m) => m.id), POLL).toContain(marker.id);
+    expect(downstream.filter((m) => m.id !== marker.id)).toHaveLength(1);
     expect(downstream[0]).toMatchObject({
       type: WorkDone.type,
       source: 'orderflow/work',
@@ -315,8 +362,8 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     });
     const message = command(6);
     await publish(message);
-    await waitFor(() => attempts.length === 2, 'the retry');
-    await waitFor(async () => (await system.store.readStream(streamOf(message))).length === 2, 'the effect');
+    await expect.poll(() => attempts.length, POLL).toBe(2);
+    await expect.poll(async () => (await system.store.readStream(streamOf(message))).length, POLL).toBe(2);
     expect((await system.store.readStream(streamOf(message))).map((e) => e.type)).toEqual([
       'Other',
       'Worked',
@@ -331,7 +378,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
         [DoWork.type]: async (message: Envelope<{ n: number }>, context: HandlerContext) => {
           const label = `${message.partitionkey}#${message.data.n}`;
           log.push(`start ${label}`);
-          await sleep(1);
+          await delay(1);
           if (label === 'a#1' && context.deliveryCount === 1) throw new Error('retry me');
           recordEffect(message, context);
           log.push(`done ${label}`);
@@ -348,7 +395,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
       command(3, 'b'),
     );
 
-    await waitFor(() => log.filter((l) => l.startsWith('done')).length === 6, 'all six');
+    await expect.poll(() => log.filter((l) => l.startsWith('done')).length, POLL).toBe(6);
     const done = log.filter((l) => l.startsWith('done'));
     expect(done.filter((l) => l.includes('a#'))).toEqual(['done a#1', 'done a#2', 'done a#3']);
     expect(done.filter((l) => l.includes('b#'))).toEqual(['done b#1', 'done b#2', 'done b#3']);
@@ -375,7 +422,7 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     // 8 waits behind 7 (same key).
     const [running, waiting] = [command(7, 'same'), command(8, 'same')];
     await publish(running, waiting);
-    await waitFor(() => system.deliveries.get('workers') === 2, 'both deliveries');
+    await expect.poll(() => system.deliveries.get('workers'), POLL).toBe(2);
     expect(started).toEqual([7]);
 
     let stopped = false;
@@ -383,12 +430,14 @@ describe('consumer (embedded transport, SQLite event store)', () => {
     const stopping = Promise.all([consumer.stop(), consumer.stop()]).then(() => {
       stopped = true;
     });
-    await sleep(100);
+    // No marker: stop() waits on the gated handler and nothing else happens until it is released.
+    await delay(100);
     expect(stopped).toBe(false);
     // Taken by no one while stopping.
     const late = command(9);
     await publish(late);
-    await sleep(50);
+    // No marker: the stopping group takes nothing at all, so there is no later delivery to wait for.
+    await delay(50);
     expect(started).toEqual([7]);
 
     release();
@@ -400,9 +449,9 @@ describe('consumer (embedded transport, SQLite event store)', () => {
 
     // What was not taken is handed out again to the next consumer of the group.
     await startConsumer(handlers);
-    await waitFor(() => started.length === 3, 'the messages left behind');
+    await expect.poll(() => started.length, POLL).toBe(3);
     expect(started.slice(1).sort()).toEqual([8, 9]);
-    await waitFor(async () => system.store.isHandled('workers', late.id), 'the late message to commit');
+    await expect.poll(() => system.store.isHandled('workers', late.id), POLL).toBe(true);
     expect(await system.store.readStream(streamOf(waiting))).toHaveLength(1);
   });
 });

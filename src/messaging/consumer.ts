@@ -4,6 +4,7 @@ import type { DeadLetterStore } from './dead-letter/dead-letter-store.ts';
 import type { HandlerContext, HandlerGroup, MessageHandler, RetryPolicyOptions } from './handler.ts';
 import { createEnvelope, type Envelope, type EnvelopeFactoryOptions } from '../kernel/envelope.ts';
 import type { MessageCatalog } from './message-catalog.ts';
+import { checkInteger, checkNonEmptyString, throwIfInvalid } from '../kernel/options.ts';
 import { backoffDelay, resolveRetryPolicy, type RetryPolicy } from './retry/retry-policy.ts';
 import type { Delivery, Transport, TransportSubscription } from './transport.ts';
 
@@ -95,7 +96,17 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     ...(options.now !== undefined ? { now: options.now } : {}),
   };
   const types = Object.keys(handlers);
-  if (types.length === 0) throw new Error(`consumer group ${name} has no handlers`);
+  throwIfInvalid(
+    [
+      checkNonEmptyString('group.group', name),
+      types.length === 0 ? 'group.handlers must hold at least one handler (got none)' : undefined,
+      checkNonEmptyString('source', options.source),
+      options.maxInFlight === undefined
+        ? undefined
+        : checkInteger('maxInFlight', options.maxInFlight, { min: 1 }),
+    ],
+    `options of consumer group ${JSON.stringify(name)}`,
+  );
 
   const lanes = new Map<string, KeyLane>();
   let subscription: Promise<TransportSubscription> | undefined;

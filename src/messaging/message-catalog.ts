@@ -1,7 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
-import { AppError, ERROR_CODES } from '../kernel/errors.ts';
+import { AppError, ERROR_CODES, InvalidOptionsError } from '../kernel/errors.ts';
 
 // ajv-formats is CommonJS with a `default` export that NodeNext types do not see as callable.
 const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv) => Ajv;
@@ -32,7 +32,10 @@ export function defineMessage<S extends TSchema>(definition: {
   version?: number;
 }): MessageDefinition<S> {
   if (!/^[a-z][a-z-]*\.[A-Z][A-Za-z]+$/.test(definition.type)) {
-    throw new Error(`message type "${definition.type}" must look like "context.PascalName"`);
+    throw InvalidOptionsError.format(
+      'type',
+      `must look like "context.PascalName", e.g. "orders.OrderPlaced" (got ${JSON.stringify(definition.type)})`,
+    );
   }
   return { ...definition, version: definition.version ?? 1 };
 }
@@ -51,7 +54,10 @@ export class MessageCatalog {
     for (const definition of definitions) {
       const existing = this.definitions.get(definition.type);
       if (existing !== undefined && existing !== definition) {
-        throw new Error(`message type ${definition.type} is registered twice`);
+        throw InvalidOptionsError.format(
+          'type',
+          `must be registered once (got a second, different definition of ${definition.type})`,
+        );
       }
       this.definitions.set(definition.type, definition);
     }

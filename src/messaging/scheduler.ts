@@ -1,5 +1,6 @@
 import type { EventStore } from '../event-store/event-store.ts';
 import { ensureError } from '../kernel/errors.ts';
+import { checkInteger, checkNumber, throwIfInvalid } from '../kernel/options.ts';
 
 /**
  * Fires durable timers: moves scheduled messages into the outbox when they fall due. One timer is
@@ -28,11 +29,28 @@ export interface MessageSchedulerOptions {
   onError?: (error: Error) => void;
 }
 
+/** Applies the documented defaults and checks them; throws one InvalidOptionsError listing every problem. */
+export function resolveMessageSchedulerOptions(
+  options: Pick<MessageSchedulerOptions, 'batchSize' | 'retryDelayMs'>,
+): {
+  readonly batchSize: number;
+  readonly retryDelayMs: number;
+} {
+  const resolved = { batchSize: options.batchSize ?? 1_000, retryDelayMs: options.retryDelayMs ?? 1_000 };
+  throwIfInvalid(
+    [
+      checkInteger('batchSize', resolved.batchSize, { min: 1 }),
+      checkNumber('retryDelayMs', resolved.retryDelayMs, { min: 0 }),
+    ],
+    'message scheduler options',
+  );
+  return Object.freeze(resolved);
+}
+
 export function createMessageScheduler(options: MessageSchedulerOptions): MessageScheduler {
   const { store } = options;
   const now = options.now ?? Date.now;
-  const batchSize = options.batchSize ?? 1_000;
-  const retryDelayMs = options.retryDelayMs ?? 1_000;
+  const { batchSize, retryDelayMs } = resolveMessageSchedulerOptions(options);
   let timer: NodeJS.Timeout | undefined;
   let armedFor = Infinity;
   let running = false;

@@ -1,6 +1,6 @@
 import type { EventStore } from '../../event-store/index.ts';
 import { createEnvelope, type Envelope, type MessageCatalog } from '../../messaging/index.ts';
-import { isConcurrencyError } from '../../kernel/errors.ts';
+import { InvalidOptionsError, isConcurrencyError } from '../../kernel/errors.ts';
 import type { DemoMarketplace } from '../catalog/index.ts';
 import { StockLevelChanged } from './messages.ts';
 import {
@@ -35,8 +35,12 @@ export async function seedStock(options: SeedStockOptions): Promise<number> {
   const bySku = new Map<string, StockEvent[]>();
   for (const entry of marketplace.stock) {
     const warehouse = regionOf.get(entry.warehouseId);
-    if (warehouse === undefined)
-      throw new Error(`stock of ${entry.sku} names unknown warehouse ${entry.warehouseId}`);
+    if (warehouse === undefined) {
+      throw InvalidOptionsError.format(
+        'marketplace.stock',
+        `must name warehouses of marketplace.warehouses (got ${JSON.stringify(entry.warehouseId)} for ${entry.sku})`,
+      );
+    }
     let events = bySku.get(entry.sku);
     if (events === undefined) bySku.set(entry.sku, (events = []));
     events.push({

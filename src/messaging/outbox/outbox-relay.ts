@@ -1,4 +1,5 @@
 import { ensureError } from '../../kernel/errors.ts';
+import { checkInteger, checkNumber, throwIfInvalid } from '../../kernel/options.ts';
 import type { Transport } from '../transport.ts';
 import type { OutboxRecord, OutboxStore } from './outbox-store.ts';
 
@@ -49,16 +50,48 @@ export interface OutboxRelayOptions {
 
 const PRUNE_BATCH = 5_000;
 
+/** The relay's timings and batch size, defaulted and checked. */
+export interface ResolvedOutboxRelayOptions {
+  readonly batchSize: number;
+  readonly pollIntervalMs: number;
+  readonly standbyRetryMs: number;
+  readonly retryDelayMs: number;
+  readonly retentionMs: number;
+  readonly pruneEveryMs: number;
+}
+
+/** Applies the documented defaults and checks every field; throws one InvalidOptionsError listing every problem. */
+export function resolveOutboxRelayOptions(
+  options: Omit<OutboxRelayOptions, 'outbox' | 'transport'>,
+): ResolvedOutboxRelayOptions {
+  const resolved: ResolvedOutboxRelayOptions = {
+    batchSize: options.batchSize ?? 500,
+    pollIntervalMs: options.pollIntervalMs ?? 1_000,
+    standbyRetryMs: options.standbyRetryMs ?? 3_000,
+    retryDelayMs: options.retryDelayMs ?? 1_000,
+    retentionMs: options.retentionMs ?? 3_600_000,
+    pruneEveryMs: options.pruneEveryMs ?? 60_000,
+  };
+  throwIfInvalid(
+    [
+      checkInteger('batchSize', resolved.batchSize, { min: 1 }),
+      checkNumber('pollIntervalMs', resolved.pollIntervalMs, { min: 0 }),
+      checkNumber('standbyRetryMs', resolved.standbyRetryMs, { min: 0 }),
+      checkNumber('retryDelayMs', resolved.retryDelayMs, { min: 0 }),
+      checkNumber('retentionMs', resolved.retentionMs, { min: 0 }),
+      checkNumber('pruneEveryMs', resolved.pruneEveryMs, { min: 0 }),
+    ],
+    'outbox relay options',
+  );
+  return Object.freeze(resolved);
+}
+
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { outbox, transport } = options;
-  const batchSize = options.batchSize ?? 500;
-  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
-  const retentionMs = options.retentionMs ?? 3_600_000;
-  const pruneEveryMs = options.pruneEveryMs ?? 60_000;
+  const { batchSize, pollIntervalMs, retentionMs, pruneEveryMs, standbyRetryMs, retryDelayMs } =
+    resolveOutboxRelayOptions(options);
   const now = options.now ?? (() => new Date());
   let prunedAt = 0;
-  const standbyRetryMs = options.standbyRetryMs ?? 3_000;
-  const retryDelayMs = options.retryDelayMs ?? 1_000;
   let running = false;
   let leading = false;
   let loop: Promise<void> | undefined;

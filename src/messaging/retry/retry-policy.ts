@@ -1,4 +1,4 @@
-import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
+import { checkInteger, checkNumber, throwIfInvalid } from '../../kernel/options.ts';
 import type { RetryPolicyOptions } from '../handler.ts';
 
 /** A validated, complete and frozen retry policy. */
@@ -15,36 +15,25 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
 
 /**
  * Fills in defaults and validates once, so that consumers never meet a policy that cannot work.
- * Throws one CONFIG_INVALID error listing every problem.
+ * Throws one InvalidOptionsError (CONFIG_INVALID) listing every problem.
  */
 export function resolveRetryPolicy(options: Partial<RetryPolicyOptions> = {}): RetryPolicy {
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
   const policy: RetryPolicyOptions = { ...DEFAULT_RETRY_POLICY, ...defined };
-  const problems: string[] = [];
-  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
-    problems.push(`maxAttempts must be an integer >= 1 (got ${String(policy.maxAttempts)})`);
-  }
-  if (!Number.isFinite(policy.initialDelayMs) || policy.initialDelayMs < 0) {
-    problems.push(`initialDelayMs must be a finite number >= 0 (got ${String(policy.initialDelayMs)})`);
-  }
-  if (!Number.isFinite(policy.maxDelayMs) || policy.maxDelayMs < 0) {
-    problems.push(`maxDelayMs must be a finite number >= 0 (got ${String(policy.maxDelayMs)})`);
-  } else if (Number.isFinite(policy.initialDelayMs) && policy.maxDelayMs < policy.initialDelayMs) {
-    problems.push(
-      `maxDelayMs must be >= initialDelayMs (got maxDelayMs ${policy.maxDelayMs}, initialDelayMs ${policy.initialDelayMs})`,
-    );
-  }
-  if (!Number.isFinite(policy.multiplier) || policy.multiplier < 1) {
-    problems.push(`multiplier must be a finite number >= 1 (got ${String(policy.multiplier)})`);
-  }
-  if (!Number.isFinite(policy.jitter) || policy.jitter < 0 || policy.jitter > 1) {
-    problems.push(`jitter must be between 0 and 1 (got ${String(policy.jitter)})`);
-  }
-  if (problems.length > 0) {
-    throw new AppError(ERROR_CODES.CONFIG_INVALID, `invalid retry policy: ${problems.join('; ')}`, {
-      details: { problems },
-    });
-  }
+  const delaysKnown = Number.isFinite(policy.initialDelayMs) && Number.isFinite(policy.maxDelayMs);
+  throwIfInvalid(
+    [
+      checkInteger('maxAttempts', policy.maxAttempts, { min: 1 }),
+      checkNumber('initialDelayMs', policy.initialDelayMs, { min: 0 }),
+      checkNumber('maxDelayMs', policy.maxDelayMs, { min: 0 }),
+      delaysKnown && policy.maxDelayMs >= 0 && policy.maxDelayMs < policy.initialDelayMs
+        ? `maxDelayMs must be >= initialDelayMs, ${policy.initialDelayMs} (got ${policy.maxDelayMs})`
+        : undefined,
+      checkNumber('multiplier', policy.multiplier, { min: 1 }),
+      checkNumber('jitter', policy.jitter, { min: 0, max: 1 }),
+    ],
+    'retry policy',
+  );
   return Object.freeze(policy);
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../kernel/errors.ts';
+import { AppError, InvalidOptionsError } from '../../kernel/errors.ts';
 import { backoffDelay, DEFAULT_RETRY_POLICY, resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 const policyArbitrary: fc.Arbitrary<RetryPolicy> = fc
@@ -107,7 +107,9 @@ describe('resolveRetryPolicy', () => {
     expect(error.message).toMatch(/maxAttempts must be an integer >= 1/);
     expect(error.message).toMatch(/initialDelayMs must be a finite number >= 0/);
     expect(error.message).toMatch(/multiplier must be a finite number >= 1/);
-    expect(error.message).toMatch(/jitter must be between 0 and 1/);
+    expect(error.message).toMatch(/jitter must be a finite number from 0 to 1 \(got 2\)/);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.message.split('\n')[0]).toBe('invalid retry policy:');
     expect(error.details?.problems).toHaveLength(4);
   });
 

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { InvalidOptionsError } from '../../../kernel/errors.ts';
 
 /**
  * Webhook signatures, Standard Webhooks style (https://www.standardwebhooks.com): a secret is
@@ -18,7 +19,13 @@ export function secretOfKey(key: Buffer): string {
 
 /** The HMAC key of a `whsec_` secret: its base64 part, decoded. */
 export function keyOfSecret(secret: string): Buffer {
-  if (!secret.startsWith(SECRET_PREFIX)) throw new Error('a webhook secret starts with whsec_');
+  if (!secret.startsWith(SECRET_PREFIX)) {
+    // The value is a secret: only its length is shown.
+    throw InvalidOptionsError.format(
+      'secret',
+      `must start with "${SECRET_PREFIX}" (got ${secret.length} characters without it, not shown)`,
+    );
+  }
   return Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64');
 }
 
