@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteDatabase } from '../adapters/sqlite/sqlite-database.ts';
 import { createSqliteEventStore, type SqliteEventStore } from '../adapters/sqlite/sqlite-event-store.ts';
@@ -29,13 +30,7 @@ function published(outbox: SqliteOutbox): string[] {
   return outbox.readAfter(0, 1_000).map((record) => (record.message.data as { name: string }).name);
 }
 
-async function until(probe: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const POLL = { timeout: 5_000, interval: 10 };
 
 describe('durable timers (scheduled messages + scheduler)', () => {
   let dir: string;
@@ -62,14 +57,16 @@ describe('durable timers (scheduled messages + scheduler)', () => {
       schedule: [
         { message: timer('later'), dueAt: now + 250 },
         { message: timer('now'), dueAt: now - 1 },
+        // Fires in due order before 'later': once it is out, the scheduler has passed that time.
+        { message: timer('marker'), dueAt: now + 100 },
       ],
     });
     expect(published(opened.outbox)).toEqual(['now']);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(published(opened.outbox)).toEqual(['now']);
-    await until(() => published(opened.outbox).length === 2);
+    await expect.poll(() => published(opened.outbox), POLL).toContain('marker');
+    expect(published(opened.outbox)).toEqual(['now', 'marker']);
+    await expect.poll(() => published(opened.outbox).length, POLL).toBe(3);
     expect(Date.now() - now).toBeGreaterThanOrEqual(245);
-    expect(published(opened.outbox)).toEqual(['now', 'later']);
+    expect(published(opened.outbox)).toEqual(['now', 'marker', 'later']);
   });
 
   it('re-arms for an earlier timer scheduled after a later one, and fires in due order', async () => {
@@ -79,7 +76,7 @@ describe('durable timers (scheduled messages + scheduler)', () => {
     await opened.store.commit({ schedule: [{ message: timer('third'), dueAt: now + 600 }] });
     await opened.store.commit({ schedule: [{ message: timer('first'), dueAt: now + 50 }] });
     await opened.store.commit({ schedule: [{ message: timer('second'), dueAt: now + 150 }] });
-    await until(() => published(opened.outbox).length === 3);
+    await expect.poll(() => published(opened.outbox).length, POLL).toBe(3);
     expect(published(opened.outbox)).toEqual(['first', 'second', 'third']);
   });
 
@@ -93,13 +90,14 @@ describe('durable timers (scheduled messages + scheduler)', () => {
     });
     // No scheduler ran: the process "died" before anything was due.
     await opened.store.close();
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Not an absence check: time has to pass for 'overdue' to become overdue.
+    await delay(150);
     opened = open(path.join(dir, 'orderflow.db'));
     expect(published(opened.outbox)).toEqual([]);
     scheduler = createMessageScheduler({ store: opened.store });
     await scheduler.start();
     expect(published(opened.outbox)).toEqual(['overdue']);
-    await until(() => published(opened.outbox).length === 2);
+    await expect.poll(() => published(opened.outbox).length, POLL).toBe(2);
     expect(published(opened.outbox)).toEqual(['overdue', 'future']);
   });
 
@@ -115,8 +113,10 @@ describe('durable timers (scheduled messages + scheduler)', () => {
         schedule: [{ message: timer('never'), dueAt: Date.now() + 20 }],
       }),
     ).rejects.toThrow(/expected version/);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(published(opened.outbox)).toEqual([]);
+    // A timer of a unit that commits, due no earlier: once it is out, 'never' would be out too.
+    await opened.store.commit({ schedule: [{ message: timer('marker'), dueAt: Date.now() + 20 }] });
+    await expect.poll(() => published(opened.outbox), POLL).toContain('marker');
+    expect(published(opened.outbox)).toEqual(['marker']);
     expect((await opened.store.releaseDueMessages(Date.now() + 60_000)).released).toBe(0);
   });
 });

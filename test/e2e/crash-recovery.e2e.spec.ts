@@ -3,13 +3,14 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   killHard,
   startOrderflowProcess as startOrderflow,
   stopGracefully,
   type OrderflowProcess as Running,
 } from '../support/orderflow-process.ts';
+import { orderBody } from '../support/orders.ts';
 import { freePort, sleep } from '../support/test-app.ts';
 
 /**
@@ -30,21 +31,15 @@ interface Attempt {
   acceptedId?: string;
 }
 
-function orderBody(n: number, skus: string[]): string {
-  return JSON.stringify({
-    customerId: `crash-customer-${n % 17}`,
-    region: (['NA', 'EU', 'APAC'] as const)[n % 3],
-    currency: 'USD',
-    items: [{ sku: skus[n % skus.length], quantity: 1 + (n % 2) }],
-    shippingAddress: {
-      name: 'Ada Lovelace',
-      line1: '1 Analytical St',
-      city: 'London',
-      postalCode: 'N1 9GU',
-      country: 'GB',
-    },
-    paymentMethod: { token: `tok_visa.crash-${n}` },
-  });
+function crashOrder(n: number, skus: string[]): string {
+  return JSON.stringify(
+    orderBody({
+      customerId: `crash-customer-${n % 17}`,
+      region: (['NA', 'EU', 'APAC'] as const)[n % 3]!,
+      items: [{ sku: skus[n % skus.length]!, quantity: 1 + (n % 2) }],
+      paymentMethod: { token: `tok_visa.crash-${n}` },
+    }),
+  );
 }
 
 async function post(baseUrl: string, attempt: Attempt): Promise<Response> {
@@ -82,7 +77,7 @@ describe('crash recovery: SIGKILL while orders are in flight', () => {
       const clients = Array.from({ length: CLIENTS }, async () => {
         while (!stop) {
           const n = counter++;
-          const attempt: Attempt = { key: `crash-${cycle}-${n}-${randomUUID()}`, body: orderBody(n, skus) };
+          const attempt: Attempt = { key: `crash-${cycle}-${n}-${randomUUID()}`, body: crashOrder(n, skus) };
           attempts.push(attempt);
           try {
             const response = await post(current.baseUrl, attempt);
@@ -126,17 +121,19 @@ describe('crash recovery: SIGKILL while orders are in flight', () => {
     for (const attempt of accepted) {
       const order = await fetch(`${live.baseUrl}/v1/orders/${attempt.acceptedId}`);
       expect(order.status).toBe(200);
-      let types: string[] = [];
-      do {
-        const trail = (await (
-          await fetch(`${live.baseUrl}/v1/orders/${attempt.acceptedId}/events`)
-        ).json()) as {
-          events: { type: string }[];
-        };
-        types = trail.events.map((event) => event.type);
-        if (types.includes('SagaStarted')) break;
-        await sleep(50);
-      } while (Date.now() < deadline);
+      const types = await vi.waitFor(
+        async () => {
+          const trail = (await (
+            await fetch(`${live.baseUrl}/v1/orders/${attempt.acceptedId}/events`)
+          ).json()) as {
+            events: { type: string }[];
+          };
+          const seen = trail.events.map((event) => event.type);
+          expect(seen, `order ${attempt.acceptedId}`).toContain('SagaStarted');
+          return seen;
+        },
+        { timeout: Math.max(deadline - Date.now(), 1_000), interval: 50 },
+      );
       expect(types.filter((type) => type === 'OrderPlaced')).toHaveLength(1);
       expect(types.filter((type) => type === 'SagaStarted')).toHaveLength(1);
     }

@@ -2,14 +2,14 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { distributedEnv, dropSchema, randomNamespace, unsettledMessages } from '../support/distributed.ts';
 import { natsServerInstalled, startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { createCluster, type ClusterMember, type OrderflowCluster } from '../support/orderflow-cluster.ts';
 import { PROCESS_ADMIN_KEY } from '../support/orderflow-process.ts';
 import { orderBody } from '../support/orders.ts';
 import { SERVICE_URLS, serviceAvailable } from '../support/services.ts';
-import { eventually, sleep } from '../support/test-app.ts';
+import { sleep } from '../support/test-app.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 /**
@@ -105,6 +105,11 @@ function outcomeOf(view: OrderView): string {
   return view.status === 'delivered' ? 'delivered' : (view.reason ?? view.status);
 }
 
+/** A `vi.waitFor` that ran out of time (its last assertion failed), not an error of the probe itself. */
+function timedOut(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AssertionError';
+}
+
 /** The api could not be reached (fetch failed) or did not answer in time: worth asking again. */
 function unanswered(error: unknown): boolean {
   return error instanceof TypeError || (error instanceof Error && error.name === 'TimeoutError');
@@ -159,15 +164,23 @@ async function awaitFinished(
   finished: () => Promise<number>,
   report: (what: string) => void,
 ): Promise<Map<string, OrderView>> {
-  const deadline = Date.now() + FINISH_TIMEOUT_MS;
   let reportAt = 0;
-  for (let done = await finished(); done < ids.length && Date.now() < deadline; done = await finished()) {
-    if (Date.now() >= reportAt) {
-      report(`${done}/${ids.length} finished`);
-      reportAt = Date.now() + 10_000;
-    }
-    await sleep(1_000);
-  }
+  await vi
+    .waitFor(
+      async () => {
+        const done = await finished();
+        if (done < ids.length && Date.now() >= reportAt) {
+          report(`${done}/${ids.length} finished`);
+          reportAt = Date.now() + 10_000;
+        }
+        expect(done).toBeGreaterThanOrEqual(ids.length);
+      },
+      { timeout: FINISH_TIMEOUT_MS, interval: 1_000 },
+    )
+    // Out of time: the caller reports the orders that did not finish.
+    .catch((error: unknown) => {
+      if (!timedOut(error)) throw error;
+    });
   const views = new Map<string, OrderView>();
   for (let i = 0; i < ids.length; i += 16) {
     await Promise.all(
@@ -328,15 +341,16 @@ describe.runIf(runs)('distributed mode under faults: 8 processes, SIGKILLs and a
     const c = cluster!;
     const orders = Array.from({ length: ORDERS }, (_, n) => plannedOrder(n));
     const progress = { accepted: 0, placing: true };
+    // waitUntil, not waitFor: it gives up at once when placing the orders has failed.
     const reached = (accepted: number) =>
-      eventually(
-        async () => {
+      vi.waitUntil(
+        () => {
           if (progress.accepted >= accepted) return true;
-          if (!progress.placing) throw new Error('placing the orders failed');
-          return undefined;
+          if (!progress.placing)
+            throw new Error(`placing the orders failed before ${accepted} were accepted`);
+          return false;
         },
-        60_000,
-        `${accepted} accepted orders`,
+        { timeout: 60_000, interval: 25 },
       );
     const faults = async (): Promise<void> => {
       await reached(150);
@@ -372,20 +386,26 @@ describe.runIf(runs)('distributed mode under faults: 8 processes, SIGKILLs and a
    * a row), so that the audit sees the last e-mails and webhooks. Returns what was left otherwise.
    */
   async function awaitQuiet(): Promise<string | undefined> {
-    const deadline = Date.now() + QUIET_TIMEOUT_MS;
     let quiet = 0;
     let left = '';
-    while (Date.now() < deadline) {
-      const unpublished = await count(
-        `SELECT count(*)::int AS n FROM ${schema}.outbox WHERE published_at IS NULL`,
+    try {
+      await vi.waitFor(
+        async () => {
+          const unpublished = await count(
+            `SELECT count(*)::int AS n FROM ${schema}.outbox WHERE published_at IS NULL`,
+          );
+          const unsettled = await unsettledMessages(namespace, nats!.url);
+          left = `${unpublished} messages unpublished, ${unsettled} unsettled`;
+          quiet = unpublished + unsettled === 0 ? quiet + 1 : 0;
+          expect(quiet, left).toBe(2);
+        },
+        { timeout: QUIET_TIMEOUT_MS, interval: 1_000 },
       );
-      const unsettled = await unsettledMessages(namespace, nats!.url);
-      left = `${unpublished} messages unpublished, ${unsettled} unsettled`;
-      quiet = unpublished + unsettled === 0 ? quiet + 1 : 0;
-      if (quiet === 2) return undefined;
-      await sleep(1_000);
+      return undefined;
+    } catch (error) {
+      if (!timedOut(error)) throw error;
+      return left;
     }
-    return left;
   }
 
   /** Every order finished, as its card and the hot SKU's stock allow. */

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { distributedEnv, randomNamespace, removeNamespace } from '../support/distributed.ts';
 import { natsServerInstalled, startNatsServer, type OwnNatsServer } from '../support/nats-server.ts';
 import { newKey, orderBody, postOrder } from '../support/orders.ts';
 import { serviceAvailable } from '../support/services.ts';
-import { eventually, removeDir, startTestApp, tempDataDir, type TestApp } from '../support/test-app.ts';
+import { removeDir, startTestApp, tempDataDir, type TestApp } from '../support/test-app.ts';
 
 /**
  * /readyz in the distributed mode follows the servers: a process that consumes is not ready while
@@ -58,13 +58,14 @@ describe.runIf(runs)('readiness of distributed processes when NATS goes away', (
 
   it('takes a consuming process out of rotation while NATS is away, keeps intake up, and loses nothing', async () => {
     await nats.stop();
-    const down = await eventually(
+    // The consuming process reports not ready.
+    const down = await vi.waitFor(
       async () => {
         const ready = await readiness(workers.url);
-        return ready.status === 503 ? ready : undefined;
+        expect(ready.status).toBe(503);
+        return ready;
       },
-      10_000,
-      'the consuming process to report not ready',
+      { timeout: 10_000, interval: 25 },
     );
     expect(down.detail).toMatch(/nats/);
     const intakeReady = await readiness(intake.url);
@@ -77,21 +78,24 @@ describe.runIf(runs)('readiness of distributed processes when NATS goes away', (
     const { id } = (await placed.json()) as { id: string };
 
     await nats.start();
-    await eventually(
-      async () => ((await readiness(workers.url)).status === 200 ? true : undefined),
-      20_000,
-      'the consuming process to be ready again',
-    );
+    await expect
+      .poll(async () => (await readiness(workers.url)).status, { timeout: 20_000, interval: 25 })
+      .toBe(200);
     // The saga and inventory took the order up once the bus was back.
-    await eventually(
-      async () => {
-        const trail = (await (await fetch(`${intake.url}/v1/orders/${id}/events`)).json()) as {
-          events: { type: string }[];
-        };
-        return trail.events.some((e) => e.type.startsWith('Stock')) ? true : undefined;
-      },
-      30_000,
-      'the order accepted while NATS was away to reach inventory',
-    );
+    await expect
+      .poll(
+        async () => {
+          const trail = (await (await fetch(`${intake.url}/v1/orders/${id}/events`)).json()) as {
+            events: { type: string }[];
+          };
+          return trail.events.some((e) => e.type.startsWith('Stock'));
+        },
+        {
+          timeout: 30_000,
+          interval: 25,
+          message: 'the order accepted while NATS was away to reach inventory',
+        },
+      )
+      .toBe(true);
   }, 90_000);
 });

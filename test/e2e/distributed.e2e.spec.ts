@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { createApp } from '../../src/app/create-app.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { distributedEnv, randomNamespace, removeNamespace } from '../support/distributed.ts';
-import { newKey, orderBody, postOrder } from '../support/orders.ts';
+import { newKey, orderBody, postOrder, type OrderRequest } from '../support/orders.ts';
 import { serviceAvailable } from '../support/services.ts';
-import {
-  eventually,
-  removeDir,
-  startTestApp,
-  tempDataDir,
-  TEST_ADMIN_KEY,
-  type TestApp,
-} from '../support/test-app.ts';
+import { removeDir, startTestApp, tempDataDir, TEST_ADMIN_KEY, type TestApp } from '../support/test-app.ts';
 
 /**
  * The whole app in one process on PostgreSQL + NATS JetStream (distributed mode, DESIGN.md §8): the
@@ -46,7 +39,7 @@ function helpers(base: () => string) {
   const view = async (id: string) => json<View>(await fetch(`${base()}/v1/orders/${id}`));
   const types = async (id: string) =>
     (await json<Trail>(await fetch(`${base()}/v1/orders/${id}/events`))).events.map((e) => e.type);
-  const place = async (body: Record<string, unknown>, wait?: number) => {
+  const place = async (body: OrderRequest, wait?: number) => {
     const response = await postOrder(
       base(),
       body,
@@ -57,13 +50,13 @@ function helpers(base: () => string) {
     return json<View>(response);
   };
   const until = (id: string, status: string, timeoutMs = 20_000) =>
-    eventually(
+    vi.waitFor(
       async () => {
         const current = await view(id);
-        return current.status === status ? current : undefined;
+        expect(current.status, `order ${id}`).toBe(status);
+        return current;
       },
-      timeoutMs,
-      `order ${id} to be ${status}`,
+      { timeout: timeoutMs, interval: 25 },
     );
   return { view, types, place, until };
 }

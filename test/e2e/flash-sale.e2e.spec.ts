@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postOrder } from '../support/orders.ts';
-import { eventually, removeDir, startTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/test-app.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { orderBody, postOrder } from '../support/orders.ts';
+import { removeDir, startTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/test-app.ts';
 
 /**
  * Guarantee 3 over HTTP: a flash sale of 500 concurrent orders for one SKU with 50 units in stock,
@@ -66,13 +66,12 @@ describe('flash sale: no oversell', () => {
       Array.from({ length: ORDERS }, (_, n) =>
         postOrder(
           t.url,
-          {
+          orderBody({
             customerId: `flash-${n}`,
-            region: (['NA', 'EU', 'APAC'] as const)[n % 3],
-            currency: 'USD',
+            region: (['NA', 'EU', 'APAC'] as const)[n % 3]!,
             items: [
               { sku: HOT, quantity: 1 },
-              { sku: OTHERS[n % OTHERS.length], quantity: 1 },
+              { sku: OTHERS[n % OTHERS.length]!, quantity: 1 },
             ],
             shippingAddress: {
               name: 'Flash Buyer',
@@ -82,7 +81,7 @@ describe('flash sale: no oversell', () => {
               country: 'US',
             },
             paymentMethod: { token: `tok_visa.flash-${n}` },
-          },
+          }),
           `flash-${n}`,
         ),
       ),
@@ -90,7 +89,8 @@ describe('flash sale: no oversell', () => {
     expect(responses.every((r) => r.status === 201)).toBe(true);
     const ids = await Promise.all(responses.map(async (r) => ((await r.json()) as { id: string }).id));
 
-    const statuses = await eventually(
+    // Every order has an outcome.
+    const statuses = await vi.waitFor(
       async () => {
         const views = await Promise.all(
           ids.map(
@@ -98,10 +98,10 @@ describe('flash sale: no oversell', () => {
               (await (await fetch(`${t.url}/v1/orders/${id}`)).json()) as { status: string; reason?: string },
           ),
         );
-        return views.every((v) => v.status !== 'pending') ? views : undefined;
+        expect(views.filter((v) => v.status === 'pending').length).toBe(0);
+        return views;
       },
-      60_000,
-      'every order to have an outcome',
+      { timeout: 60_000, interval: 25 },
     );
     watching = false;
     await watcher;
@@ -113,10 +113,14 @@ describe('flash sale: no oversell', () => {
     expect(rejected.every((v) => v.reason === 'out_of_stock')).toBe(true);
     expect(lowestAvailable).toBeGreaterThanOrEqual(0);
 
-    const end = await eventually(async () => {
-      const now = await inventory();
-      return now.reserved === STOCK ? now : undefined;
-    });
+    const end = await vi.waitFor(
+      async () => {
+        const now = await inventory();
+        expect(now.reserved).toBe(STOCK);
+        return now;
+      },
+      { timeout: 10_000, interval: 25 },
+    );
     expect(end.available).toBe(0);
     expect(end.onHand).toBe(STOCK);
 

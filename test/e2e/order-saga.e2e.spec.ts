@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newKey, orderBody, postOrder } from '../support/orders.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { newKey, orderBody, postOrder, type OrderRequest } from '../support/orders.ts';
 import { distributedEnv, randomNamespace, removeNamespace } from '../support/distributed.ts';
 import { serviceAvailable } from '../support/services.ts';
-import { eventually, removeDir, startTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/test-app.ts';
+import { removeDir, startTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/test-app.ts';
 
 /**
  * The order saga end to end, over HTTP, one test per path (issue: "The order saga end to end"):
@@ -85,19 +85,19 @@ for (const mode of MODES) {
     const trail = async (id: string) => (await get<Trail>(`/v1/orders/${id}/events`)).events;
     const types = async (id: string) => (await trail(id)).map((e) => e.type);
     const inventory = (sku: string) => get<Inventory>(`/v1/inventory/${sku}`);
-    const place = async (body: Record<string, unknown>, wait = 10) => {
+    const place = async (body: OrderRequest, wait = 10) => {
       const response = await postOrder(t.url, body, newKey(), { prefer: `wait=${wait}` });
       expect(response.status).toBe(201);
       return json<View>(response);
     };
     const until = (id: string, status: string) =>
-      eventually(
+      vi.waitFor(
         async () => {
           const current = await view(id);
-          return current.status === status ? current : undefined;
+          expect(current.status, `order ${id}`).toBe(status);
+          return current;
         },
-        15_000,
-        `order ${id} to be ${status}`,
+        { timeout: 15_000, interval: 25 },
       );
     const setStock = async (
       sku: string,
@@ -155,16 +155,24 @@ for (const mode of MODES) {
       expect(seen.filter((type) => type === 'PaymentCaptured')).toHaveLength(1);
       expect(seen.filter((type) => type === 'StockCommitted')).toHaveLength(1);
 
-      const after = await eventually(async () => {
-        const now = await inventory('KC-KETTLE-GS');
-        return now.onHand === before.onHand - 2 ? now : undefined;
-      });
+      const after = await vi.waitFor(
+        async () => {
+          const now = await inventory('KC-KETTLE-GS');
+          expect(now.onHand).toBe(before.onHand - 2);
+          return now;
+        },
+        { timeout: 10_000, interval: 25 },
+      );
       expect(after.reserved).toBe(before.reserved);
-      const mails = await eventually(async () => {
-        const dir = path.join(t.dataDir, 'mail');
-        const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.includes(order.id)) : [];
-        return files.length >= 3 ? files : undefined;
-      });
+      const mails = await vi.waitFor(
+        () => {
+          const dir = path.join(t.dataDir, 'mail');
+          const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.includes(order.id)) : [];
+          expect(files.length).toBeGreaterThanOrEqual(3);
+          return files;
+        },
+        { timeout: 10_000, interval: 25 },
+      );
       expect(mails.length).toBeGreaterThanOrEqual(3);
     });
 
@@ -187,10 +195,14 @@ for (const mode of MODES) {
       const seen = await types(order.id);
       expect(seen).toContain('StockReservationFailed');
       expect(seen).not.toContain('PaymentAuthorized');
-      const released = await eventually(async () => {
-        const now = await inventory('KC-PRESS-8C');
-        return now.reserved === other.reserved ? now : undefined;
-      });
+      const released = await vi.waitFor(
+        async () => {
+          const now = await inventory('KC-PRESS-8C');
+          expect(now.reserved).toBe(other.reserved);
+          return now;
+        },
+        { timeout: 10_000, interval: 25 },
+      );
       expect(released.available).toBe(other.available);
     });
 
@@ -208,9 +220,9 @@ for (const mode of MODES) {
       const seen = await types(order.id);
       expect(seen).toContain('PaymentDeclined');
       expect(seen).not.toContain('PaymentCaptured');
-      await eventually(async () =>
-        (await inventory('KC-SCALE')).reserved === before.reserved ? true : undefined,
-      );
+      await expect
+        .poll(async () => (await inventory('KC-SCALE')).reserved, { timeout: 10_000, interval: 25 })
+        .toBe(before.reserved);
     });
 
     it('fraud_suspected: rejected before any authorization, with the rules that fired', async () => {
@@ -305,10 +317,14 @@ for (const mode of MODES) {
         headers: { prefer: 'wait=10' },
       });
       expect(response.status).toBe(202);
-      const cancelled = await eventually(async () => {
-        const current = await json<View>(await fetch(`${t.url}/v1/orders/${order.id}`));
-        return current.status === 'cancelled' ? current : undefined;
-      });
+      const cancelled = await vi.waitFor(
+        async () => {
+          const current = await json<View>(await fetch(`${t.url}/v1/orders/${order.id}`));
+          expect(current.status).toBe('cancelled');
+          return current;
+        },
+        { timeout: 10_000, interval: 25 },
+      );
       expect(cancelled.reason).toBe('customer_request');
       const seen = (await json<Trail>(await fetch(`${t.url}/v1/orders/${order.id}/events`))).events.map(
         (e) => e.type,
@@ -323,10 +339,14 @@ for (const mode of MODES) {
         ]),
       );
       expect(seen).not.toContain('PaymentCaptured');
-      const after = await eventually(async () => {
-        const now = await inventory();
-        return now.reserved === before.reserved ? now : undefined;
-      });
+      const after = await vi.waitFor(
+        async () => {
+          const now = await inventory();
+          expect(now.reserved).toBe(before.reserved);
+          return now;
+        },
+        { timeout: 10_000, interval: 25 },
+      );
       expect(after.available).toBe(before.available);
     });
   });
@@ -354,18 +374,26 @@ for (const mode of MODES) {
         newKey(),
       );
       const order = await json<View>(placed);
-      const rejected = await eventually(async () => {
-        const current = await json<View>(await fetch(`${t.url}/v1/orders/${order.id}`));
-        return current.status === 'rejected' ? current : undefined;
-      }, 15_000);
+      const rejected = await vi.waitFor(
+        async () => {
+          const current = await json<View>(await fetch(`${t.url}/v1/orders/${order.id}`));
+          expect(current.status).toBe('rejected');
+          return current;
+        },
+        { timeout: 15_000, interval: 25 },
+      );
       expect(rejected.reason).toBe('timeout');
       const events = (await json<Trail>(await fetch(`${t.url}/v1/orders/${order.id}/events`))).events;
       expect(events.find((e) => e.type === 'StockReleased')?.data).toMatchObject({ reason: 'expired' });
       expect(events.map((e) => e.type)).not.toContain('PaymentCaptured');
-      const after = await eventually(async () => {
-        const now = await inventory();
-        return now.reserved === before.reserved ? now : undefined;
-      });
+      const after = await vi.waitFor(
+        async () => {
+          const now = await inventory();
+          expect(now.reserved).toBe(before.reserved);
+          return now;
+        },
+        { timeout: 10_000, interval: 25 },
+      );
       expect(after.available).toBe(before.available);
     });
   });

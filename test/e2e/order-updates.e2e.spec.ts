@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoTraffic } from '../../src/cli/demo-traffic.ts';
 import { newKey, orderBody, postOrder } from '../support/orders.ts';
-import { eventually, removeDir, startTestApp, type TestApp } from '../support/test-app.ts';
+import { removeDir, startTestApp, type TestApp } from '../support/test-app.ts';
 
 /** Live order updates (server-sent events) and the demo traffic that feeds the dashboard. */
 
@@ -89,17 +89,18 @@ describe('live order updates and demo traffic', () => {
     const count = (lines: string[]) => lines.reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
     const demo = startDemoTraffic({ baseUrl: t.url, intervalMs: 40 });
     try {
-      await eventually(
-        async () => {
-          const now =
-            (await (await fetch(`${t.url}/metrics`)).text()).match(
-              /orderflow_orders_placed_total\{[^}]*\} (\d+)/g,
-            ) ?? [];
-          return count(now) - count(before) >= 15 ? true : undefined;
-        },
-        15_000,
-        'demo orders',
-      );
+      await expect
+        .poll(
+          async () => {
+            const now =
+              (await (await fetch(`${t.url}/metrics`)).text()).match(
+                /orderflow_orders_placed_total\{[^}]*\} (\d+)/g,
+              ) ?? [];
+            return count(now) - count(before);
+          },
+          { timeout: 15_000, interval: 25, message: 'demo orders placed' },
+        )
+        .toBeGreaterThanOrEqual(15);
     } finally {
       await demo.stop();
     }

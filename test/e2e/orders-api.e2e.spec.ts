@@ -1,20 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openSqliteDatabase } from '../../src/adapters/sqlite/sqlite-database.ts';
 import { createSqliteEventStore } from '../../src/adapters/sqlite/sqlite-event-store.ts';
 import { createSqliteOutbox } from '../../src/adapters/sqlite/sqlite-outbox.ts';
 import { createSqliteDeadLetterStore } from '../../src/adapters/sqlite/sqlite-dead-letter-store.ts';
 import { createEnvelope } from '../../src/messaging/index.ts';
 import { newKey, orderBody, postOrder } from '../support/orders.ts';
-import {
-  eventually,
-  removeDir,
-  startTestApp,
-  TEST_ADMIN_KEY,
-  tempDataDir,
-  type TestApp,
-} from '../support/test-app.ts';
+import { removeDir, startTestApp, TEST_ADMIN_KEY, tempDataDir, type TestApp } from '../support/test-app.ts';
 
 interface Problem {
   type: string;
@@ -164,13 +157,13 @@ describe('orders API (the real app over HTTP)', () => {
         shippingAddress: { country: 'GB' },
       });
 
-      const withSaga = await eventually(
+      const withSaga = await vi.waitFor(
         async () => {
           const current = await trail(view.id);
-          return current.events.some((e) => e.type === 'SagaStarted') ? current : undefined;
+          expect(current.events.map((e) => e.type)).toContain('SagaStarted');
+          return current;
         },
-        10_000,
-        'SagaStarted',
+        { timeout: 10_000, interval: 25 },
       );
       expect(withSaga.events.map((e) => e.type).slice(0, 2)).toEqual(['OrderPlaced', 'SagaStarted']);
       expect(withSaga.events[1]!.context).toBe('saga');
@@ -255,13 +248,14 @@ describe('orders API (the real app over HTTP)', () => {
 
   describe('invalid input', () => {
     it('answers 422 naming each invalid field of the body at once', async () => {
-      const body = orderBody({
+      const body = {
+        ...orderBody(),
         region: 'MARS',
         currency: 'usd',
         items: [{ sku: 'KC-KETTLE-GS', quantity: 0, price: 1 }, { quantity: 1 }],
         shippingAddress: { name: 'A', line1: 'B', city: 'C', postalCode: '1', country: 'Germany' },
         paymentMethod: undefined,
-      });
+      };
       const problem = await problemOf(await postOrder(base, body), 422);
       expect(problem.code).toBe('VALIDATION_FAILED');
       const pointers = problem.errors!.map((e) => e.pointer).sort();
@@ -406,12 +400,14 @@ describe('orders API (the real app over HTTP)', () => {
 
     it('serves Prometheus metrics with the Orderflow counters', async () => {
       await postOrder(base, orderBody({ region: 'NA' }));
-      const text = await eventually(async () => {
-        const body = await (await fetch(`${base}/metrics`)).text();
-        return body.includes('orderflow_messages_handled_total{group="saga",type="orders.OrderPlaced"}')
-          ? body
-          : undefined;
-      });
+      const text = await vi.waitFor(
+        async () => {
+          const body = await (await fetch(`${base}/metrics`)).text();
+          expect(body).toContain('orderflow_messages_handled_total{group="saga",type="orders.OrderPlaced"}');
+          return body;
+        },
+        { timeout: 10_000, interval: 25 },
+      );
       expect(text).toMatch(/orderflow_orders_placed_total\{region="NA"\} [1-9]/);
       expect(text).toMatch(
         /orderflow_http_requests_total\{route="\/v1\/orders",method="POST",status="201"\} [1-9]/,
@@ -489,16 +485,13 @@ describe('orders API (the real app over HTTP)', () => {
       expect(redrive.status).toBe(200);
       expect(await redrive.json()).toMatchObject({ id: parked.id, status: 'redriven' });
       // The saga handles it this time.
-      await eventually(
+      await vi.waitFor(
         async () => {
           const response = await fetch(`${base}/v1/orders/${orderId}/events`);
-          if (response.status !== 200) return undefined;
-          return ((await response.json()) as Trail).events.some((e) => e.type === 'SagaStarted')
-            ? true
-            : undefined;
+          expect(response.status).toBe(200);
+          expect(((await response.json()) as Trail).events.map((e) => e.type)).toContain('SagaStarted');
         },
-        10_000,
-        'the re-driven message to start a saga',
+        { timeout: 10_000, interval: 25 },
       );
 
       const again = await fetch(`${base}/v1/admin/dead-letters/${parked.id}/redrive`, {

@@ -2,13 +2,14 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   killHard,
   startOrderflowProcess,
   stopGracefully,
   type OrderflowProcess,
 } from '../support/orderflow-process.ts';
+import { orderBody } from '../support/orders.ts';
 import { freePort, sleep } from '../support/test-app.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
@@ -31,7 +32,7 @@ interface Placed {
   id?: string;
 }
 
-function orderBody(n: number): string {
+function sagaCrashOrder(n: number): string {
   const regions = [
     ['NA', 'US'],
     ['EU', 'DE'],
@@ -44,20 +45,21 @@ function orderBody(n: number): string {
   const items = [{ sku: ['KC-FILTERS', 'LU-CABLE-2M', 'NW-BOTTLE-1L'][n % 3]!, quantity: 1 }];
   // Every fourth order spans two vendors: two shipments.
   if (n % 4 === 0) items.push({ sku: 'PT-NOTEBOOK-A5', quantity: 1 });
-  return JSON.stringify({
-    customerId: `crash-${n}`,
-    region,
-    currency: 'USD',
-    items,
-    shippingAddress: {
-      name: 'Crash Tester',
-      line1: '1 Fault Lane',
-      city: 'Resilience',
-      postalCode: '12345',
-      country,
-    },
-    paymentMethod: { token },
-  });
+  return JSON.stringify(
+    orderBody({
+      customerId: `crash-${n}`,
+      region,
+      items,
+      shippingAddress: {
+        name: 'Crash Tester',
+        line1: '1 Fault Lane',
+        city: 'Resilience',
+        postalCode: '12345',
+        country,
+      },
+      paymentMethod: { token },
+    }),
+  );
 }
 
 describe('crash recovery of running sagas', () => {
@@ -83,7 +85,7 @@ describe('crash recovery of running sagas', () => {
 
     const orders: Placed[] = Array.from({ length: ORDERS }, (_, n) => ({
       key: `saga-crash-${n}`,
-      body: orderBody(n),
+      body: sagaCrashOrder(n),
     }));
     let next = 0;
     let stopClients = false;
@@ -128,20 +130,23 @@ describe('crash recovery of running sagas', () => {
 
     // After the last restart every order reaches a terminal state.
     const live = running;
-    const deadline = Date.now() + 90_000;
     const statuses = new Map<string, string>();
-    for (const order of orders) {
-      for (;;) {
-        const view = (await (await fetch(`${live.baseUrl}/v1/orders/${order.id}`)).json()) as {
-          status: string;
-        };
-        statuses.set(order.id!, view.status);
-        if (TERMINAL.has(view.status) || Date.now() > deadline) break;
-        await sleep(100);
-      }
-    }
-    const unfinished = [...statuses].filter(([, status]) => !TERMINAL.has(status));
-    expect(unfinished).toEqual([]);
+    const unfinished = () => [...statuses].filter(([, status]) => !TERMINAL.has(status));
+    await vi.waitFor(
+      async () => {
+        // One at a time, and only those not finished yet: 300 parallel reads would slow the process.
+        for (const order of orders) {
+          if (TERMINAL.has(statuses.get(order.id!) ?? '')) continue;
+          const view = (await (await fetch(`${live.baseUrl}/v1/orders/${order.id}`)).json()) as {
+            status: string;
+          };
+          statuses.set(order.id!, view.status);
+        }
+        expect(unfinished()).toEqual([]);
+      },
+      { timeout: 90_000, interval: 100 },
+    );
+    expect(unfinished()).toEqual([]);
     // Webhook deliveries of the last moments have answered before we stop.
     await sleep(300);
     expect(await stopGracefully(live)).toBe(0);

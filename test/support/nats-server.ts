@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { vi } from 'vitest';
 import { portAnswers } from './services.ts';
-import { freePort, sleep, tempDataDir } from './test-app.ts';
+import { freePort, tempDataDir } from './test-app.ts';
 
 /**
  * A nats-server of a test's own, on a free port of 127.0.0.1 with a temporary JetStream store, for
@@ -77,13 +78,18 @@ export async function startNatsServer(): Promise<OwnNatsServer> {
       };
       started.stdout?.on('data', keep);
       started.stderr?.on('data', keep);
-      const deadline = Date.now() + 10_000;
-      while (!(await portAnswers('127.0.0.1', port))) {
-        if (started.exitCode !== null || Date.now() > deadline) {
-          await signal('SIGKILL');
-          throw new Error(`nats-server did not start on port ${port}:\n${server.tail()}`);
-        }
-        await sleep(50);
+      try {
+        // waitUntil, not waitFor: it gives up at once when the server exits.
+        await vi.waitUntil(
+          async () => {
+            if (started.exitCode !== null) throw new Error(`nats-server exited (${started.exitCode})`);
+            return portAnswers('127.0.0.1', port);
+          },
+          { timeout: 10_000, interval: 50 },
+        );
+      } catch (error) {
+        await signal('SIGKILL');
+        throw new Error(`nats-server did not start on port ${port}:\n${server.tail()}`, { cause: error });
       }
     },
     stop: () => signal('SIGTERM'),

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { vi } from 'vitest';
 import type { Role } from '../../src/kernel/roles.ts';
-import { ROOT, sleep } from './test-app.ts';
+import { ROOT } from './test-app.ts';
 
 /** The admin key (`ORDERFLOW_ADMIN_KEY`) of every process started here. */
 export const PROCESS_ADMIN_KEY = 'process-test-admin-key';
@@ -47,19 +48,29 @@ export async function startOrderflowProcess(
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`orderflow exited early (${child.exitCode}): ${output.join('')}`);
-    try {
-      if ((await fetch(`${baseUrl}/readyz`)).status === 200) return { child, baseUrl, output };
-    } catch {
-      // not listening yet
-    }
-    await sleep(50);
+  let exitedEarly = false;
+  try {
+    // waitUntil, not waitFor: it gives up at once when the process exits.
+    await vi.waitUntil(
+      async () => {
+        if (child.exitCode !== null) {
+          exitedEarly = true;
+          throw new Error(`orderflow exited early (${child.exitCode}): ${output.join('')}`);
+        }
+        try {
+          return (await fetch(`${baseUrl}/readyz`)).status === 200;
+        } catch {
+          return false; // not listening yet
+        }
+      },
+      { timeout: options.readyTimeoutMs ?? 30_000, interval: 50 },
+    );
+  } catch (error) {
+    if (exitedEarly) throw error;
+    child.kill('SIGKILL');
+    throw new Error(`orderflow did not become ready: ${output.join('')}`, { cause: error });
   }
-  child.kill('SIGKILL');
-  throw new Error(`orderflow did not become ready: ${output.join('')}`);
+  return { child, baseUrl, output };
 }
 
 /** SIGKILL: no shutdown, no flush — what a crash or an OOM kill does. */

@@ -17,6 +17,7 @@ import type { SagaRuntime } from '../../src/sagas/engine/index.ts';
 import type { OrderSagaData } from '../../src/sagas/order/order-saga-data.ts';
 import type { OrderSagaOptions } from '../../src/sagas/order/order-saga.ts';
 import { createOrderSagaRuntime, SAGA_MESSAGES } from '../../src/sagas/saga-module.ts';
+import { orderBody } from './orders.ts';
 
 /**
  * The order saga on the real embedded adapters, for integration tests: the SQLite event store on a
@@ -117,12 +118,11 @@ export async function placeOrder(system: SagaSystem, order: OrderPlacedData): Pr
   });
 }
 
+/** The OrderPlaced of the order fixture (`orderBody`) in EUR, with one priced line. */
 export function orderPlaced(orderId: string): OrderPlacedData {
   return {
+    ...orderBody({ customerId: 'customer-int', currency: 'EUR' }),
     orderId,
-    customerId: 'customer-int',
-    region: 'EU',
-    currency: 'EUR',
     items: [
       {
         sku: 'NW-TENT-2P',
@@ -134,19 +134,14 @@ export function orderPlaced(orderId: string): OrderPlacedData {
       },
     ],
     total: 37800,
-    shippingAddress: {
-      name: 'Ada Lovelace',
-      line1: '1 Analytical St',
-      city: 'London',
-      postalCode: 'N1 9GU',
-      country: 'GB',
-    },
-    paymentMethod: { token: 'tok_visa' },
     placedAt: new Date().toISOString(),
   };
 }
 
-/** Polls until `probe` returns a value other than undefined. */
+/**
+ * Polls until `probe` returns a value other than undefined.
+ * @deprecated use vi.waitFor / expect.poll
+ */
 export async function eventually<T>(
   probe: () => Promise<T | undefined> | T | undefined,
   what: string,

@@ -62,21 +62,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A plain delay: how long a fault lasts, pacing of clients. To wait for a condition use `vi.waitFor`
+ * or `expect.poll`; to prove something did not happen, wait for a marker that comes after it.
+ */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Retries `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ModuleDependencies } from '../../messaging/index.ts';
@@ -18,7 +19,6 @@ import {
   type MessageScheduler,
   type Transport,
 } from '../../messaging/index.ts';
-import { sleep, waitFor } from '../../messaging/testing/transport-contract.ts';
 import { DEMO_MARKETPLACE, seedCatalog } from '../catalog/index.ts';
 import {
   AllocateShipments,
@@ -28,6 +28,9 @@ import {
   type AllocateShipmentsData,
   type ReservedLine,
 } from './index.ts';
+
+/** The embedded bus delivers within milliseconds: look often, give up after 10 s. */
+const POLL = { timeout: 10_000, interval: 5 };
 
 const PUBLISHED = [
   'fulfillment.ShipmentAllocated',
@@ -185,6 +188,18 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
         (r.message.data as { orderId: string }).orderId === orderId,
     );
 
+  /**
+   * The marker of an absence check: CancelShipments once more, answered by re-sending
+   * ShipmentsCancelled (nothing recorded). The consumer handles the order's messages in turn and the
+   * probe gets its replies in order, so once the re-sent reply is there, whatever the earlier ones
+   * published has arrived too.
+   */
+  async function cancelledAgain(orderId: string): Promise<void> {
+    const before = receivedOf('ShipmentsCancelled', orderId).length;
+    await send(CancelShipments.type, { orderId });
+    await expect.poll(() => receivedOf('ShipmentsCancelled', orderId), POLL).toHaveLength(before + 1);
+  }
+
   const streamTypes = async (orderId: string) =>
     (await system!.adapters.store.readStream(fulfillmentStreamId(orderId))).map((e) => e.type);
 
@@ -194,7 +209,7 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
     const sentAt = Date.now();
     await send(AllocateShipments.type, twoVendorOrder(orderId));
 
-    await waitFor(() => receivedOf('ShipmentDelivered', orderId).length === 2, 'two deliveries');
+    await expect.poll(() => receivedOf('ShipmentDelivered', orderId), POLL).toHaveLength(2);
     const allocated = receivedOf('ShipmentAllocated', orderId);
     expect(allocated.map((r) => r.message.data)).toEqual([
       expect.objectContaining({ shipmentId: `${orderId}:northwind:wh-northwind-eu`, shipmentCount: 2 }),
@@ -250,9 +265,9 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
     system = await openSystem(file, 10_000);
     const orderId = 'order-repeat';
     await send(AllocateShipments.type, twoVendorOrder(orderId));
-    await waitFor(() => receivedOf('ShipmentAllocated', orderId).length === 2, 'the allocation');
+    await expect.poll(() => receivedOf('ShipmentAllocated', orderId), POLL).toHaveLength(2);
     await send(AllocateShipments.type, twoVendorOrder(orderId));
-    await waitFor(() => receivedOf('ShipmentAllocated', orderId).length === 4, 'the re-sent replies');
+    await expect.poll(() => receivedOf('ShipmentAllocated', orderId), POLL).toHaveLength(4);
     const ids = receivedOf('ShipmentAllocated', orderId).map((r) => r.message.id);
     expect(ids.slice(2)).toEqual(ids.slice(0, 2));
     expect(await streamTypes(orderId)).toEqual(['ShipmentAllocated', 'ShipmentAllocated']);
@@ -262,19 +277,16 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
     system = await openSystem(file, 400);
     const orderId = 'order-restart';
     await send(AllocateShipments.type, twoVendorOrder(orderId));
-    await waitFor(() => receivedOf('ShipmentAllocated', orderId).length === 2, 'the allocation');
+    await expect.poll(() => receivedOf('ShipmentAllocated', orderId), POLL).toHaveLength(2);
     expect(await streamTypes(orderId)).toEqual(['ShipmentAllocated', 'ShipmentAllocated']);
     await closeSystem(system);
     system = undefined;
-    // Nothing was dispatched before the close; the timers fall due while nothing runs.
-    await sleep(500);
+    // Nothing was dispatched before the close; the timers fall due while nothing runs (time must pass).
+    await delay(500);
 
     system = await openSystem(file, 400);
-    await waitFor(
-      () => receivedOf('ShipmentDispatched', orderId).length === 2,
-      'the dispatches after reopening',
-    );
-    await waitFor(() => receivedOf('ShipmentDelivered', orderId).length === 2, 'the deliveries');
+    await expect.poll(() => receivedOf('ShipmentDispatched', orderId), POLL).toHaveLength(2);
+    await expect.poll(() => receivedOf('ShipmentDelivered', orderId), POLL).toHaveLength(2);
     expect(await streamTypes(orderId)).toEqual([
       'ShipmentAllocated',
       'ShipmentAllocated',
@@ -289,16 +301,16 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
     system = await openSystem(file, 150);
     const orderId = 'order-cancel-early';
     await send(AllocateShipments.type, twoVendorOrder(orderId));
-    await waitFor(() => receivedOf('ShipmentAllocated', orderId).length === 2, 'the allocation');
+    await expect.poll(() => receivedOf('ShipmentAllocated', orderId), POLL).toHaveLength(2);
     await send(CancelShipments.type, { orderId });
-    await waitFor(() => receivedOf('ShipmentsCancelled', orderId).length === 1, 'the cancellation');
+    await expect.poll(() => receivedOf('ShipmentsCancelled', orderId), POLL).toHaveLength(1);
     expect(receivedOf('ShipmentsCancelled', orderId)[0]!.message.data).toEqual({
       orderId,
       shipmentIds: [`${orderId}:northwind:wh-northwind-eu`, `${orderId}:kettle:wh-kettle-eu`],
     });
     // The timers fire (the consumer handles them) and change nothing.
-    await waitFor(() => system!.attempts.get('fulfillment.DispatchShipment') === 2, 'the dispatch timers');
-    await sleep(100);
+    await expect.poll(() => system!.attempts.get('fulfillment.DispatchShipment'), POLL).toBe(2);
+    await cancelledAgain(orderId);
     expect(receivedOf('ShipmentDispatched', orderId)).toHaveLength(0);
     expect(await streamTypes(orderId)).toEqual([
       'ShipmentAllocated',
@@ -311,15 +323,15 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
     system = await openSystem(file, 0);
     const orderId = 'order-cancel-first';
     await send(CancelShipments.type, { orderId });
-    await waitFor(() => receivedOf('ShipmentsCancelled', orderId).length === 1, 'the cancellation');
+    await expect.poll(() => receivedOf('ShipmentsCancelled', orderId), POLL).toHaveLength(1);
     expect(receivedOf('ShipmentsCancelled', orderId)[0]!.message.data).toEqual({ orderId, shipmentIds: [] });
     await send(AllocateShipments.type, twoVendorOrder(orderId));
-    await waitFor(() => receivedOf('AllocationFailed', orderId).length === 1, 'the refusal');
+    await expect.poll(() => receivedOf('AllocationFailed', orderId), POLL).toHaveLength(1);
     expect(receivedOf('AllocationFailed', orderId)[0]!.message.data).toEqual({
       orderId,
       reason: 'cancelled',
     });
-    await sleep(100);
+    await cancelledAgain(orderId);
     expect(receivedOf('ShipmentAllocated', orderId)).toHaveLength(0);
     expect(await streamTypes(orderId)).toEqual(['ShipmentsCancelled', 'AllocationFailed']);
   });
@@ -328,15 +340,15 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
     system = await openSystem(file, 0);
     const orderId = 'order-cancel-late';
     await send(AllocateShipments.type, twoVendorOrder(orderId));
-    await waitFor(() => receivedOf('ShipmentDispatched', orderId).length === 2, 'the dispatches');
+    await expect.poll(() => receivedOf('ShipmentDispatched', orderId), POLL).toHaveLength(2);
     await send(CancelShipments.type, { orderId });
-    await waitFor(() => receivedOf('ShipmentCancellationFailed', orderId).length === 1, 'the refusal');
+    await expect.poll(() => receivedOf('ShipmentCancellationFailed', orderId), POLL).toHaveLength(1);
     expect(receivedOf('ShipmentCancellationFailed', orderId)[0]!.message.data).toEqual({
       orderId,
       reason: 'already_dispatched',
       dispatchedShipmentIds: [`${orderId}:northwind:wh-northwind-eu`, `${orderId}:kettle:wh-kettle-eu`],
     });
-    await waitFor(() => receivedOf('ShipmentDelivered', orderId).length === 2, 'the deliveries');
+    await expect.poll(() => receivedOf('ShipmentDelivered', orderId), POLL).toHaveLength(2);
     expect(receivedOf('ShipmentsCancelled', orderId)).toHaveLength(0);
     expect(await streamTypes(orderId)).not.toContain('ShipmentsCancelled');
   });
@@ -352,7 +364,7 @@ describe('fulfillment (SQLite store, embedded bus, fulfillment consumer, durable
     );
     const orderId = 'order-flaky-carrier';
     await send(AllocateShipments.type, twoVendorOrder(orderId));
-    await waitFor(() => receivedOf('ShipmentDelivered', orderId).length === 2, 'the deliveries');
+    await expect.poll(() => receivedOf('ShipmentDelivered', orderId), POLL).toHaveLength(2);
     expect(system.attempts.get('fulfillment.DispatchShipment')).toBe(4);
     expect(receivedOf('ShipmentDispatched', orderId)).toHaveLength(2);
     expect((await streamTypes(orderId)).filter((type) => type === 'ShipmentDispatched')).toHaveLength(2);

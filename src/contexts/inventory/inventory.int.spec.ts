@@ -16,7 +16,6 @@ import {
   type MessageScheduler,
   type TransportSubscription,
 } from '../../messaging/index.ts';
-import { sleep, waitFor } from '../../messaging/testing/transport-contract.ts';
 import { catalogFromEvents, type DemoStock, type DemoWarehouse } from '../catalog/index.ts';
 import {
   CommitStock,
@@ -44,7 +43,7 @@ import {
   type StockState,
   type WarehouseStock,
 } from './domain/stock.ts';
-import { inventoryHandlers } from './handlers.ts';
+import { INVENTORY_GROUP, inventoryHandlers } from './handlers.ts';
 import { registerInventoryHttp } from './http.ts';
 import { seedStock } from './seed-stock.ts';
 
@@ -71,6 +70,8 @@ const REPLY_TYPES = [
   StockLevelChanged.type,
 ];
 const REGIONS = ['NA', 'EU', 'APAC'] as const;
+/** The embedded bus delivers within milliseconds: look often, give up after 10 s. */
+const POLL = { timeout: 10_000, interval: 5 };
 const LONG_TTL = 600_000;
 
 interface System {
@@ -170,6 +171,27 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
 
   const repliesOf = (type: string) => system!.seen.filter((m) => m.type === type);
 
+  /**
+   * The marker of an absence check: one more unit of `sku` reserved for `orderId`. The inventory
+   * handles a SKU's commands in turn and its replies reach the observer in order (partitioned by
+   * order), so once this reply is there, every reply to the SKU's earlier commands for the order is too.
+   */
+  async function markerReserved(orderId: string, sku: string): Promise<void> {
+    const reservationId = `${orderId}:marker`;
+    await send(
+      command(ReserveStock.type, { orderId, reservationId, sku, quantity: 1, region: 'NA', ttlMs: LONG_TTL }),
+    );
+    await expect
+      .poll(
+        () =>
+          repliesOf(StockReserved.type).some(
+            (m) => (m.data as StockReservedData).reservationId === reservationId,
+          ),
+        POLL,
+      )
+      .toBe(true);
+  }
+
   async function stockOf(sku: string): Promise<{ state: StockState; events: StoredEvent[] }> {
     const events = await system!.adapters.store.readStream(stockStreamId(sku));
     let state = initialStockState();
@@ -194,10 +216,7 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
       ['wh-v-na', 30, 0],
       ['wh-v-eu', 20, 0],
     ]);
-    await waitFor(
-      () => repliesOf(StockLevelChanged.type).length === STOCK.length,
-      'the seed’s level changes',
-    );
+    await expect.poll(() => repliesOf(StockLevelChanged.type), POLL).toHaveLength(STOCK.length);
     const head = await system.adapters.store.headPosition();
     expect(
       await seedStock({
@@ -224,11 +243,12 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
     }
     // Many small concurrent publishers, as many API requests and saga steps would be.
     await Promise.all(Array.from({ length: 70 }, (_, p) => send(...mixed.slice(p * 10, p * 10 + 10))));
-    await waitFor(
-      () => repliesOf(StockReserved.type).length + repliesOf(StockReservationFailed.type).length === 700,
-      'an answer to every reservation',
-      60_000,
-    );
+    await expect
+      .poll(() => repliesOf(StockReserved.type).length + repliesOf(StockReservationFailed.type).length, {
+        timeout: 60_000,
+        interval: 5,
+      })
+      .toBe(700);
 
     const hotReserved = repliesOf(StockReserved.type).filter(
       (m) => (m.data as StockReservedData).sku === 'HOT',
@@ -278,13 +298,13 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
   it('a reservation with a short time-to-live expires by itself and gives its units back (durable timer)', async () => {
     system = await open();
     await send(reserve('ttl-1', 'HOT', 7, 'EU', 200));
-    await waitFor(() => repliesOf(StockReserved.type).length === 1, 'the reservation');
+    await expect.poll(() => repliesOf(StockReserved.type), POLL).toHaveLength(1);
     const { expiresAt } = repliesOf(StockReserved.type)[0]!.data as StockReservedData;
     expect((await stockOf('HOT')).state.warehouses.find((w) => w.warehouseId === 'wh-v-eu')!.reserved).toBe(
       7,
     );
 
-    await waitFor(() => repliesOf(StockReleased.type).length === 1, 'the expiry', 5_000);
+    await expect.poll(() => repliesOf(StockReleased.type), { timeout: 5_000, interval: 5 }).toHaveLength(1);
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expiresAt));
     const released = repliesOf(StockReleased.type)[0]!;
     expect(released.id).toBe('ttl-1:0:StockReleased');
@@ -305,7 +325,7 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
 
     // Confirming afterwards tells the saga the units are gone (the same reply again), and records nothing.
     await send(command(ConfirmReservation.type, ref('ttl-1', 'HOT')));
-    await waitFor(() => repliesOf(StockReleased.type).length === 2, 'the answer to the late confirm');
+    await expect.poll(() => repliesOf(StockReleased.type), POLL).toHaveLength(2);
     expect(repliesOf(StockReleased.type)[1]).toMatchObject({ id: released.id, data: released.data });
     expect(repliesOf(ReservationConfirmed.type)).toHaveLength(0);
     expect((await stockOf('HOT')).events).toHaveLength(events.length);
@@ -314,19 +334,22 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
   it('an expiry timer survives a store close and reopen before it fires', async () => {
     system = await open();
     await send(reserve('ttl-2', 'HOT', 3, 'NA', 1_500));
-    await waitFor(() => repliesOf(StockReserved.type).length === 1, 'the reservation');
+    await expect.poll(() => repliesOf(StockReserved.type), POLL).toHaveLength(1);
     const { expiresAt } = repliesOf(StockReserved.type)[0]!.data as StockReservedData;
     await close(system);
     system = undefined;
     expect(Date.now()).toBeLessThan(Date.parse(expiresAt));
 
     system = await open();
-    await waitFor(
-      () =>
-        repliesOf(StockReleased.type).some((m) => (m.data as StockReleasedData).reservationId === 'ttl-2:0'),
-      'the expiry after the restart',
-      10_000,
-    );
+    await expect
+      .poll(
+        () =>
+          repliesOf(StockReleased.type).some(
+            (m) => (m.data as StockReleasedData).reservationId === 'ttl-2:0',
+          ),
+        POLL,
+      )
+      .toBe(true);
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expiresAt));
     const { state, events } = await stockOf('HOT');
     expect(state.warehouses.find((w) => w.warehouseId === 'wh-v-na')).toMatchObject({
@@ -341,11 +364,10 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
   it('ReleaseStock twice: one StockReleased event, two replies with the same id', async () => {
     system = await open();
     await send(reserve('rel-1', 'COLD-1', 4, 'EU'));
-    await waitFor(() => repliesOf(StockReserved.type).length === 1, 'the reservation');
+    await expect.poll(() => repliesOf(StockReserved.type), POLL).toHaveLength(1);
     await send(command(ReleaseStock.type, { ...ref('rel-1', 'COLD-1'), reason: 'cancelled' }));
     await send(command(ReleaseStock.type, { ...ref('rel-1', 'COLD-1'), reason: 'cancelled' }));
-    await waitFor(() => repliesOf(StockReleased.type).length === 2, 'both replies');
-    await sleep(100);
+    await expect.poll(() => repliesOf(StockReleased.type), POLL).toHaveLength(2);
     const replies = repliesOf(StockReleased.type);
     expect(replies).toHaveLength(2);
     expect(replies[0]!.id).toBe('rel-1:0:StockReleased');
@@ -355,20 +377,28 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
     const { state, events } = await stockOf('COLD-1');
     expect(events.filter((e) => e.type === 'StockReleased')).toHaveLength(1);
     expect(state.warehouses.find((w) => w.warehouseId === 'wh-v-eu')!.reserved).toBe(0);
+    // No third reply comes after them.
+    await markerReserved('rel-1', 'COLD-1');
+    expect(repliesOf(StockReleased.type)).toHaveLength(2);
   });
 
   it('confirm then commit: a confirmed reservation outlives its time-to-live, and dispatch takes the units out of stock', async () => {
     system = await open();
     await send(reserve('flow-1', 'COLD-2', 5, 'NA', 300));
-    await waitFor(() => repliesOf(StockReserved.type).length === 1, 'the reservation');
+    await expect.poll(() => repliesOf(StockReserved.type), POLL).toHaveLength(1);
     await send(command(ConfirmReservation.type, ref('flow-1', 'COLD-2')));
-    await waitFor(() => repliesOf(ReservationConfirmed.type).length === 1, 'the confirmation');
-    // The expiry timer fires and finds a confirmed reservation: nothing happens.
-    await sleep(600);
+    await expect.poll(() => repliesOf(ReservationConfirmed.type), POLL).toHaveLength(1);
+    // The expiry timer fires and finds a confirmed reservation: nothing happens. Handled (in the
+    // inventory's inbox), then a confirm again, answered after it (same SKU) with the same reply.
+    await expect
+      .poll(() => system!.adapters.store.isHandled(INVENTORY_GROUP, 'flow-1:0:ExpireReservation'), POLL)
+      .toBe(true);
+    await send(command(ConfirmReservation.type, ref('flow-1', 'COLD-2')));
+    await expect.poll(() => repliesOf(ReservationConfirmed.type), POLL).toHaveLength(2);
     expect(repliesOf(StockReleased.type)).toHaveLength(0);
     await send(command(CommitStock.type, { ...ref('flow-1', 'COLD-2'), shipmentId: 'ship-1' }));
     await send(command(CommitStock.type, { ...ref('flow-1', 'COLD-2'), shipmentId: 'ship-1' }));
-    await waitFor(() => repliesOf(StockCommitted.type).length === 2, 'both commit replies');
+    await expect.poll(() => repliesOf(StockCommitted.type), POLL).toHaveLength(2);
     const { state, events } = await stockOf('COLD-2');
     expect(events.filter((e) => e.type === 'StockCommitted')).toHaveLength(1);
     expect(state.warehouses[0]).toMatchObject({ warehouseId: 'wh-w-apac', onHand: 995, reserved: 0 });
@@ -429,7 +459,9 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
     const responses = await Promise.all(updates);
     await publishing;
     expect(responses.map((r) => r.statusCode)).toEqual(responses.map(() => 200));
-    await waitFor(() => repliesOf(StockReserved.type).length === 300, 'every reservation', 30_000);
+    await expect
+      .poll(() => repliesOf(StockReserved.type), { timeout: 30_000, interval: 5 })
+      .toHaveLength(300);
     await http.close();
 
     const { state, events } = await stockOf('COLD-1');
@@ -442,12 +474,14 @@ describe('inventory handlers (SQLite store, embedded bus, consumer, durable time
       expect(warehouse.reserved).toBe(live.get(warehouse.warehouseId) ?? 0);
     expect(state.warehouses.reduce((sum, w) => sum + w.reserved, 0)).toBe(300);
     // Each vendor update published its StockLevelChanged with the count it set.
-    await waitFor(
-      () =>
-        repliesOf(StockLevelChanged.type).filter((m) => (m.data as StockLevelChangedData).onHand >= 2000)
-          .length >= 20,
-      'the level changes of the updates',
-    );
+    await expect
+      .poll(
+        () =>
+          repliesOf(StockLevelChanged.type).filter((m) => (m.data as StockLevelChangedData).onHand >= 2000)
+            .length,
+        POLL,
+      )
+      .toBeGreaterThanOrEqual(20);
     const setCounts = new Set(
       repliesOf(StockLevelChanged.type)
         .map((m) => m.data as StockLevelChangedData)

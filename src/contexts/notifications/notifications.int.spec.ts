@@ -21,11 +21,11 @@ import {
   type Envelope,
   type Transport,
 } from '../../messaging/index.ts';
-import { sleep, waitFor } from '../../messaging/testing/transport-contract.ts';
 import { DEMO_MARKETPLACE, seedCatalog } from '../catalog/index.ts';
 import {
   deriveVendorSecret,
   NOTIFICATION_MESSAGES,
+  NOTIFICATIONS_GROUP,
   notificationStreamId,
   type NotificationsModuleOptions,
 } from './index.ts';
@@ -33,6 +33,10 @@ import {
 const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${ADMIN_KEY}` };
 const FAST_RETRIES = { maxAttempts: 4, initialDelayMs: 10, maxDelayMs: 40, jitter: 0 };
+/** The embedded bus delivers within milliseconds: look often, give up after 10 s. */
+const POLL = { timeout: 10_000, interval: 5 };
+/** The source of the marker messages absence checks wait for (see `settled`). */
+const MARKER_SOURCE = 'orderflow/test-marker';
 
 /** The receiver's recipe from docs/webhooks.md, loaded from the document itself: if the docs are wrong, this test fails. */
 type DocumentedVerify = (secret: string, headers: Record<string, string>, body: string) => boolean;
@@ -154,10 +158,12 @@ interface System {
   module: ContextModule;
   consumers: Consumer[];
   http: HttpServer;
-  /** Deliveries of CustomerNotified / VendorNotified to a probe group. */
+  /** Deliveries of CustomerNotified / VendorNotified to a probe group (markers left out). */
   published: Envelope[];
-  /** Deliveries to the notifications group, by message type (retries included). */
+  /** Deliveries to the notifications group, by message type (retries included, markers left out). */
   deliveries: Map<string, number>;
+  /** Ids of the markers the probe group received. */
+  markers: Set<string>;
 }
 
 async function openSystem(
@@ -173,6 +179,7 @@ async function openSystem(
   const { store, deadLetters } = adapters;
   const published: Envelope[] = [];
   const deliveries = new Map<string, number>();
+  const markers = new Set<string>();
   const transport: Transport = {
     ...adapters.transport,
     partitions: adapters.transport.partitions,
@@ -180,8 +187,12 @@ async function openSystem(
       adapters.transport.subscribe({
         ...subscribeOptions,
         onDelivery: (delivery) => {
-          if (subscribeOptions.group === 'probe') published.push(delivery.message);
-          if (subscribeOptions.group === 'notifications') {
+          const marker = delivery.message.source === MARKER_SOURCE;
+          if (subscribeOptions.group === 'probe') {
+            if (marker) markers.add(delivery.message.id);
+            else published.push(delivery.message);
+          }
+          if (subscribeOptions.group === 'notifications' && !marker) {
             deliveries.set(delivery.message.type, (deliveries.get(delivery.message.type) ?? 0) + 1);
           }
           subscribeOptions.onDelivery(delivery);
@@ -242,7 +253,7 @@ async function openSystem(
     redrive: (id) => redriveDeadLetter(id, { deadLetters, transport }),
   });
   await server.ready();
-  return { adapters, module, consumers, http: server, published, deliveries };
+  return { adapters, module, consumers, http: server, published, deliveries, markers };
 }
 
 async function closeSystem(system: System): Promise<void> {
@@ -338,6 +349,56 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     };
   }
 
+  /**
+   * The positive signal an absence check waits for. Markers go after everything published so far:
+   * a confirmation of the order again (its e-mail is sent already: a no-op) on the order's key, and
+   * a webhook for a vendor without an endpoint (a no-op) on the key of each of `vendors`; once the
+   * notifications group has handled them (its inbox) it has handled whatever came before on those
+   * keys, since it takes a key's messages in turn and holds later ones behind a retry. Then a
+   * CustomerNotified on the order's key to the probe: once that arrived, so has whatever the group
+   * published for the order before. Markers are left out of `deliveries` and `published`.
+   */
+  async function settled(orderId: string, vendors: readonly string[] = []): Promise<void> {
+    const marker = (type: string, data: unknown, partitionKey: string) =>
+      createEnvelope({ type, data, partitionKey, correlationId: orderId }, { source: MARKER_SOURCE });
+    const handledBy = [
+      marker('orders.OrderConfirmed', orderConfirmed(orderId), orderId),
+      ...vendors.map((vendorId) =>
+        marker(
+          'notifications.DeliverWebhook',
+          {
+            orderId,
+            vendorId: 'vendor-without-endpoint',
+            notificationId: `${orderId}:marker:${vendorId}`,
+            event: 'order.confirmed',
+            occurredAt: new Date().toISOString(),
+            data: {},
+          },
+          `${orderId}:${vendorId}`,
+        ),
+      ),
+    ];
+    await system!.adapters.store.commit({ messages: handledBy });
+    for (const message of handledBy) {
+      await expect
+        .poll(() => system!.adapters.store.isHandled(NOTIFICATIONS_GROUP, message.id), POLL)
+        .toBe(true);
+    }
+    const toProbe = marker(
+      'notifications.CustomerNotified',
+      {
+        orderId,
+        notificationId: `${orderId}:marker`,
+        template: 'order_confirmed',
+        channel: 'email',
+        to: 'marker@orderflow.example',
+      },
+      orderId,
+    );
+    await system!.adapters.store.commit({ messages: [toProbe] });
+    await expect.poll(() => system!.markers.has(toProbe.id), POLL).toBe(true);
+  }
+
   const streamOf = async (orderId: string) =>
     system!.adapters.store.readStream(notificationStreamId(orderId));
   const vendorNotified = async (orderId: string) =>
@@ -359,7 +420,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     const orderId = 'order-signed';
     const before = Math.floor(Date.now() / 1000);
     await publish('orders.OrderConfirmed', orderConfirmed(orderId));
-    await waitFor(async () => (await vendorNotified(orderId)).length === 2, 'two vendor notifications');
+    await expect.poll(() => vendorNotified(orderId), POLL).toHaveLength(2);
 
     expect(receiver.requests.map((r) => r.path).sort()).toEqual(['/default', '/northwind']);
     const byPath = new Map(receiver.requests.map((r) => [r.path, r]));
@@ -421,7 +482,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
 
     // A dispatched shipment: a webhook to its vendor only.
     await publish('fulfillment.ShipmentDispatched', shipmentDispatched(orderId, 'kettle', 'wh-kettle-eu'));
-    await waitFor(async () => (await vendorNotified(orderId)).length === 3, 'the shipment webhook');
+    await expect.poll(() => vendorNotified(orderId), POLL).toHaveLength(3);
     const shipment = receiver.requests[2]!;
     expect(shipment.path).toBe('/default');
     expect(shipment.headers['webhook-id']).toBe(`${orderId}:shipment.dispatched:kettle:wh-kettle-eu`);
@@ -438,8 +499,8 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     receiver.respond = (_request, index) => (index < 2 ? 500 : 200);
     const orderId = 'order-flaky';
     await publish('orders.OrderConfirmed', orderConfirmed(orderId, [ORDER_ITEMS[0]!]));
-    await waitFor(async () => (await vendorNotified(orderId)).length === 1, 'the delivery');
-    await sleep(100);
+    await expect.poll(() => vendorNotified(orderId), POLL).toHaveLength(1);
+    await settled(orderId, ['northwind']);
     expect(receiver.requests).toHaveLength(3);
     expect(new Set(receiver.requests.map((r) => r.headers['webhook-id']))).toEqual(
       new Set([`${orderId}:order.confirmed:northwind`]),
@@ -460,7 +521,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     receiver.respond = (_request, index) => (index === 0 ? 'hang' : 204);
     const orderId = 'order-slow-vendor';
     await publish('orders.OrderConfirmed', orderConfirmed(orderId, [ORDER_ITEMS[1]!]));
-    await waitFor(async () => (await vendorNotified(orderId)).length === 1, 'the delivery');
+    await expect.poll(() => vendorNotified(orderId), POLL).toHaveLength(1);
     expect(await vendorNotified(orderId)).toEqual([expect.objectContaining({ status: 204, attempts: 2 })]);
   });
 
@@ -470,8 +531,8 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     receiver.respond = () => 503;
     const orderId = 'order-vendor-down';
     await publish('orders.OrderConfirmed', orderConfirmed(orderId, [ORDER_ITEMS[0]!]));
-    await waitFor(async () => (await system!.adapters.deadLetters.count('parked')) === 1, 'the dead letter');
-    await sleep(100);
+    await expect.poll(() => system!.adapters.deadLetters.count('parked'), POLL).toBe(1);
+    await settled(orderId, ['northwind']);
     expect(receiver.requests).toHaveLength(FAST_RETRIES.maxAttempts);
     expect(await vendorNotified(orderId)).toEqual([]);
 
@@ -505,7 +566,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
       headers: AUTH,
     });
     expect(redriven.statusCode).toBe(200);
-    await waitFor(async () => (await vendorNotified(orderId)).length === 1, 'the re-driven delivery');
+    await expect.poll(() => vendorNotified(orderId), POLL).toHaveLength(1);
     expect(receiver.requests).toHaveLength(FAST_RETRIES.maxAttempts + 1);
   });
 
@@ -514,8 +575,8 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     await registerWebhook('kettle', `${receiver.url}/kettle`);
     const orderId = 'order-one-endpoint';
     await publish('orders.OrderConfirmed', orderConfirmed(orderId));
-    await waitFor(async () => (await vendorNotified(orderId)).length === 1, "kettle's webhook");
-    await sleep(150);
+    await expect.poll(() => vendorNotified(orderId), POLL).toHaveLength(1);
+    await settled(orderId, ['northwind', 'kettle']);
     expect(receiver.requests.map((r) => r.path)).toEqual(['/kettle']);
     expect((await vendorNotified(orderId)).map((n) => n.vendorId)).toEqual(['kettle']);
     expect(system.deliveries.get('notifications.DeliverWebhook')).toBe(1);
@@ -525,10 +586,9 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     system = await openSystem(dir);
     const orderId = 'order-mail';
     const confirmed = await publish('orders.OrderConfirmed', orderConfirmed(orderId));
-    await waitFor(
-      () => system!.published.some((m) => m.type === 'notifications.CustomerNotified'),
-      'the e-mail',
-    );
+    await expect
+      .poll(() => system!.published.some((m) => m.type === 'notifications.CustomerNotified'), POLL)
+      .toBe(true);
     expect(mailFiles()).toEqual([`${orderId}_order_confirmed.eml`]);
     const raw = decodeQuotedPrintable(
       fs.readFileSync(path.join(dir, 'mail', `${orderId}_order_confirmed.eml`), 'utf8'),
@@ -548,8 +608,8 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     // The same message again (inbox), and another message with the same content (the stream).
     await publish('orders.OrderConfirmed', orderConfirmed(orderId), confirmed.id);
     await publish('orders.OrderConfirmed', orderConfirmed(orderId));
-    await waitFor(() => system!.deliveries.get('orders.OrderConfirmed') === 3, 'both deliveries');
-    await sleep(100);
+    await expect.poll(() => system!.deliveries.get('orders.OrderConfirmed'), POLL).toBe(3);
+    await settled(orderId);
     expect(mailFiles()).toEqual([`${orderId}_order_confirmed.eml`]);
     expect((await streamOf(orderId)).map((e) => e.type)).toEqual(['CustomerNotified']);
     expect(system.published.filter((m) => m.type === 'notifications.CustomerNotified')).toHaveLength(1);
@@ -560,7 +620,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
       shipmentDispatched(orderId, 'northwind', 'wh-northwind-eu'),
     );
     await publish('orders.OrderDelivered', { orderId, customerId: 'cust-42' });
-    await waitFor(async () => (await streamOf(orderId)).length === 3, 'the later e-mails');
+    await expect.poll(async () => (await streamOf(orderId)).length, POLL).toBe(3);
     expect(mailFiles()).toEqual([
       `${orderId}_order_confirmed.eml`,
       `${orderId}_order_delivered.eml`,
@@ -605,7 +665,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
       reason: 'out_of_stock',
       detail: 'NW-TENT-2P',
     });
-    await waitFor(async () => (await streamOf(orderId)).length === 1, 'the e-mail');
+    await expect.poll(async () => (await streamOf(orderId)).length, POLL).toBe(1);
     expect(mailFiles()).toEqual([`${orderId}_order_rejected.eml`]);
     const raw = decodeQuotedPrintable(
       fs.readFileSync(path.join(dir, 'mail', `${orderId}_order_rejected.eml`), 'utf8'),
@@ -620,17 +680,15 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     system = await openSystem(dir);
     const orderId = 'order-overtaken';
     await publish('fulfillment.ShipmentDispatched', shipmentDispatched(orderId, 'kettle', 'wh-kettle-eu'));
-    await waitFor(
-      async () => (await streamOf(orderId)).some((e) => e.type === 'ShipmentEmailDeferred'),
-      'the dispatch e-mail to be kept',
-    );
+    await expect
+      .poll(async () => (await streamOf(orderId)).some((e) => e.type === 'ShipmentEmailDeferred'), POLL)
+      .toBe(true);
     expect(mailFiles()).toEqual([]);
     await publish('orders.OrderConfirmed', orderConfirmed(orderId));
     // Recorded once the e-mail is written (the file is renamed into place before the commit).
-    await waitFor(
-      async () => (await streamOf(orderId)).filter((e) => e.type === 'CustomerNotified').length === 2,
-      'both e-mails to be recorded',
-    );
+    await expect
+      .poll(async () => (await streamOf(orderId)).filter((e) => e.type === 'CustomerNotified').length, POLL)
+      .toBe(2);
     expect(
       mailFiles()
         .filter((file) => file.startsWith(orderId))
@@ -639,7 +697,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
     expect(await system.adapters.deadLetters.count('parked')).toBe(0);
     // A second delivery of the confirmation sends nothing again.
     await publish('orders.OrderConfirmed', orderConfirmed(orderId));
-    await sleep(300);
+    await settled(orderId);
     expect(mailFiles().filter((file) => file.startsWith(orderId))).toHaveLength(2);
     expect((await streamOf(orderId)).filter((e) => e.type === 'CustomerNotified')).toHaveLength(2);
   });
@@ -655,7 +713,7 @@ describe('notifications (SQLite store, embedded bus, notifications consumer, loc
         reason: 'customer_request',
         detail: '',
       });
-      await waitFor(async () => (await streamOf(orderId)).length === 1, 'the e-mail');
+      await expect.poll(async () => (await streamOf(orderId)).length, POLL).toBe(1);
       expect(smtp.messages).toHaveLength(1);
       expect(parseHeaders(smtp.messages[0]!)).toMatchObject({
         to: 'cust-9@customers.orderflow.example',

@@ -13,7 +13,6 @@ import {
   type HandlerContext,
   type TransportSubscription,
 } from '../../messaging/index.ts';
-import { sleep, waitFor } from '../../messaging/testing/transport-contract.ts';
 import type { FraudRulesConfig } from './domain/fraud-rules.ts';
 import {
   AssessFraud,
@@ -55,13 +54,19 @@ const REPLY_TYPES = [
   PaymentRefunded.type,
 ];
 const catalog = new MessageCatalog().register(...PAYMENT_MESSAGES);
+/** The embedded bus delivers within milliseconds: look often, give up after 10 s. */
+const POLL = { timeout: 10_000, interval: 5 };
+/** The source of the marker messages absence checks wait for (see `repliesSettled`). */
+const MARKER_SOURCE = 'orderflow/test-marker';
 
 interface System {
   adapters: EmbeddedAdapters;
   gateway: SimulatedGateway;
   consumer: Consumer;
-  /** Every reply delivered to a stand-in saga group, re-sent ones included (no inbox here). */
+  /** Every reply delivered to a stand-in saga group, re-sent ones included (no inbox here), markers left out. */
   replies: Envelope[];
+  /** Ids of the markers the stand-in saga group received. */
+  markers: Set<string>;
   recorder: TransportSubscription;
   /** Gateway calls the handlers made (the simulator's ledger counts what it recorded). */
   gatewayCalls: string[];
@@ -114,15 +119,17 @@ describe('payments handlers (SQLite store, embedded transport, payments consumer
     });
     await consumer.start();
     const replies: Envelope[] = [];
+    const markers = new Set<string>();
     const recorder = await adapters.transport.subscribe({
       group: 'saga-stand-in',
       types: REPLY_TYPES,
       onDelivery: (delivery) => {
-        replies.push(delivery.message);
+        if (delivery.message.source === MARKER_SOURCE) markers.add(delivery.message.id);
+        else replies.push(delivery.message);
         delivery.ack();
       },
     });
-    return { adapters, gateway, consumer, replies, recorder, gatewayCalls };
+    return { adapters, gateway, consumer, replies, markers, recorder, gatewayCalls };
   }
 
   async function closeSystem(current: System): Promise<void> {
@@ -181,8 +188,22 @@ describe('payments handlers (SQLite store, embedded transport, payments consumer
     system.replies.filter((m) => m.correlationid === orderId && (type === undefined || m.type === type));
 
   async function replyFor(orderId: string, type: string, count = 1): Promise<Envelope> {
-    await waitFor(() => repliesFor(orderId, type).length >= count, `${count} × ${type} for ${orderId}`);
+    await expect.poll(() => repliesFor(orderId, type).length, POLL).toBeGreaterThanOrEqual(count);
     return repliesFor(orderId, type)[count - 1]!;
+  }
+
+  /**
+   * The positive signal an absence check waits for: a reply-typed marker on the order's key,
+   * published after everything so far. The stand-in saga gets a partition's messages in publish
+   * order, so once the marker is there, every reply committed for the order before it is too.
+   */
+  async function repliesSettled(orderId: string): Promise<void> {
+    const marker = createEnvelope(
+      { type: PaymentVoided.type, data: { orderId }, correlationId: orderId },
+      { source: MARKER_SOURCE },
+    );
+    await send(marker);
+    await expect.poll(() => system.markers.has(marker.id), POLL).toBe(true);
   }
 
   const paymentEvents = (orderId: string): Promise<StoredEvent[]> =>
@@ -517,12 +538,16 @@ describe('payments handlers (SQLite store, embedded transport, payments consumer
     it("dead-letters a capture that breaks the payment's rules (nothing authorized), and calls no gateway", async () => {
       const order = newOrder();
       await send(command(CapturePayment.type, { ...order, amount: 2500 }));
-      await waitFor(
-        async () =>
-          (await system.adapters.deadLetters.list({})).some((d) => d.message.correlationid === order.orderId),
-        'the dead letter',
-      );
-      await sleep(20);
+      await expect
+        .poll(
+          async () =>
+            (await system.adapters.deadLetters.list({})).some(
+              (d) => d.message.correlationid === order.orderId,
+            ),
+          POLL,
+        )
+        .toBe(true);
+      await repliesSettled(order.orderId);
       expect(repliesFor(order.orderId)).toEqual([]);
       expect(system.gatewayCalls).toEqual([]);
     });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { newKey, orderBody, postOrder } from '../../../test/support/orders.ts';
-import { eventually, removeDir, startTestApp, type TestApp } from '../../../test/support/test-app.ts';
+import { removeDir, startTestApp, type TestApp } from '../../../test/support/test-app.ts';
 import { createSimulatedGateway, gatewaySimulatorFile } from '../../simulators/payment-gateway-simulator.ts';
 
 describe('payments module in the app', () => {
@@ -32,13 +32,14 @@ describe('payments module in the app', () => {
     // The provider's own ledger (a second connection to its file) shows the authorization.
     const ledger = createSimulatedGateway({ file });
     try {
-      const operations = await eventually(
-        async () => {
+      // The authorization in the ledger.
+      const operations = await vi.waitFor(
+        () => {
           const found = ledger.operations(`${id}:payment`);
-          return found.length > 0 ? found : undefined;
+          expect(found.length).toBeGreaterThan(0);
+          return found;
         },
-        15_000,
-        'the authorization in the ledger',
+        { timeout: 15_000, interval: 25 },
       );
       expect(operations[0]).toMatchObject({
         kind: 'authorize',
@@ -50,15 +51,15 @@ describe('payments module in the app', () => {
     }
 
     // The payment's events reach the order's audit trail once the handler's unit commits.
-    const trail = await eventually(
+    const trail = await vi.waitFor(
       async () => {
         const { events } = (await (await fetch(`${t!.url}/v1/orders/${id}/events`)).json()) as {
           events: { type: string; data: Record<string, unknown> }[];
         };
-        return events.some((event) => event.type === 'PaymentAuthorized') ? events : undefined;
+        expect(events.map((event) => event.type)).toContain('PaymentAuthorized');
+        return events;
       },
-      15_000,
-      'PaymentAuthorized in the audit trail',
+      { timeout: 15_000, interval: 25 },
     );
     const assessed = trail.find((event) => event.type === 'FraudAssessed');
     expect(assessed?.data).toMatchObject({ orderId: id, decision: 'accept', threshold: 70 });

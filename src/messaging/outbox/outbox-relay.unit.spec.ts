@@ -80,13 +80,7 @@ function recordingTransport() {
   return { transport, published };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 3_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const POLL = { timeout: 3_000, interval: 5 };
 
 describe('outbox relay', () => {
   it('publishes in seq order, in batches, marks them, and wakes on onAvailable (not on the poll)', async () => {
@@ -96,12 +90,12 @@ describe('outbox relay', () => {
     const first = [1, 2, 3, 4, 5, 6, 7].map(message);
     box.insert(first);
     await relay.start();
-    await until(() => box.unpublished() === 0, 'the first rows');
+    await expect.poll(() => box.unpublished(), POLL).toBe(0);
     expect(published.map((p) => p.id)).toEqual(first.map((m) => m.id));
     // Woken by a notification long before the 60 s poll.
     const later = [8, 9].map(message);
     box.insert(later);
-    await until(() => box.unpublished() === 0, 'the later rows');
+    await expect.poll(() => box.unpublished(), POLL).toBe(0);
     expect(published.map((p) => p.id)).toEqual([...first, ...later].map((m) => m.id));
     await relay.stop();
   });
@@ -115,7 +109,7 @@ describe('outbox relay', () => {
     box.insert([b!], 'inventory');
     box.insert([c!]);
     await relay.start();
-    await until(() => box.unpublished() === 0, 'every row');
+    await expect.poll(() => box.unpublished(), POLL).toBe(0);
     expect(published).toEqual([{ id: a!.id }, { group: 'inventory', id: b!.id }, { id: c!.id }]);
     await relay.stop();
   });
@@ -135,7 +129,7 @@ describe('outbox relay', () => {
     box.failNextMarks(1);
     box.insert([m]);
     await relay.start();
-    await until(() => box.unpublished() === 0, 'the row to be marked');
+    await expect.poll(() => box.unpublished(), POLL).toBe(0);
     expect(published.map((p) => p.id)).toEqual([m.id, m.id]);
     expect(errors.map((e) => e.message)).toEqual(['database went away']);
     await relay.stop();
@@ -143,7 +137,13 @@ describe('outbox relay', () => {
 
   it('stays on standby while another process leads, and takes over when the lead is free', async () => {
     let free = false;
-    const box = memoryOutbox({ lead: () => free });
+    let refused = 0;
+    const box = memoryOutbox({
+      lead: () => {
+        if (!free) refused++;
+        return free;
+      },
+    });
     const { transport, published } = recordingTransport();
     const relay = createOutboxRelay({
       outbox: box.outbox,
@@ -153,11 +153,12 @@ describe('outbox relay', () => {
     });
     box.insert([message(1)]);
     await relay.start();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Refused twice: the relay has finished a whole standby round after the first refusal.
+    await expect.poll(() => refused, POLL).toBeGreaterThanOrEqual(2);
     expect(published).toHaveLength(0);
     expect(relay.leading).toBe(false);
     free = true;
-    await until(() => box.unpublished() === 0, 'the standby to take over');
+    await expect.poll(() => box.unpublished(), POLL).toBe(0);
     expect(relay.leading).toBe(true);
     await relay.stop();
   });
@@ -175,25 +176,33 @@ describe('outbox relay', () => {
     await relay.start();
     try {
       memory.insert([message(1), message(2), message(3)]);
-      await until(() => published.length === 3, 'the first rows to be published');
+      await expect.poll(() => published.length, POLL).toBe(3);
       expect(memory.size()).toBe(3);
-      await until(() => memory.size() === 0, 'the published rows to be pruned after their retention');
+      // Pruned once their retention has passed.
+      await expect.poll(() => memory.size(), POLL).toBe(0);
       memory.insert([message(4)]);
-      await until(() => published.length === 4, 'the next row');
+      await expect.poll(() => published.length, POLL).toBe(4);
     } finally {
       await relay.stop();
     }
   });
 
   it('stops promptly, even on standby or between polls', async () => {
-    const box = memoryOutbox({ lead: () => false });
+    let refused = 0;
+    const box = memoryOutbox({
+      lead: () => {
+        refused++;
+        return false;
+      },
+    });
     const relay = createOutboxRelay({
       outbox: box.outbox,
       transport: recordingTransport().transport,
       standbyRetryMs: 60_000,
     });
     await relay.start();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // On standby: it asked for the lead and was refused.
+    await expect.poll(() => refused, POLL).toBeGreaterThan(0);
     const started = Date.now();
     await relay.stop();
     expect(Date.now() - started).toBeLessThan(500);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEnvelope, partitionOf, type Envelope } from '../../kernel/envelope.ts';
 import type { Delivery, Transport, TransportSubscription } from '../transport.ts';
@@ -35,7 +36,10 @@ export function testMessage(type: string, key: string, data: unknown = {}): Enve
   );
 }
 
-/** Polls until `condition` holds; fails with `what` after `timeoutMs`. */
+/**
+ * Polls until `condition` holds; fails with `what` after `timeoutMs`.
+ * @deprecated use vi.waitFor / expect.poll
+ */
 export async function waitFor(
   condition: () => boolean | Promise<boolean>,
   what: string,
@@ -48,6 +52,7 @@ export async function waitFor(
   }
 }
 
+/** @deprecated use vi.waitFor / expect.poll */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -80,6 +85,9 @@ async function record(
   return { received: into, subscription };
 }
 
+/** How `expect.poll` waits here: deliveries are in-process callbacks, so look often. */
+const POLL = { timeout: 10_000, interval: 5 };
+
 function idsOf(received: readonly Received[]): string[] {
   return received.map((r) => r.delivery.message.id);
 }
@@ -88,6 +96,20 @@ function countBy<T>(items: readonly T[]): Map<T, number> {
   const counts = new Map<T, number>();
   for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
   return counts;
+}
+
+/**
+ * One message per key, published after the messages under test: a group has received every earlier
+ * message of those keys' partitions once it has all of these (in-partition order), so an absence
+ * check waits for them instead of sleeping.
+ */
+function markersFor(type: string, keys: Iterable<string>): Envelope[] {
+  return [...new Set(keys)].map((key) => testMessage(type, key, { marker: true }));
+}
+
+function hasAll(received: readonly Received[], messages: readonly Envelope[]): boolean {
+  const ids = new Set(idsOf(received));
+  return messages.every((message) => ids.has(message.id));
 }
 
 /** Keys whose messages land in distinct partitions (`count` of them, count <= partitions). */
@@ -135,19 +157,18 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
         );
         messages.push(...batch);
         await transport.publish(batch);
-        await sleep(100);
+        await delay(100);
       }
+      const markers = markersFor(type, keysInDistinctPartitions(transport.partitions, transport.partitions));
+      await transport.publish(markers);
 
       // Generous: under a loaded machine a broker may strand a delivery until its ack timeout.
-      await waitFor(
-        () => new Set(idsOf(received)).size === messages.length,
-        'every message to be handled',
-        25_000,
-      );
-      await sleep(200);
+      await expect
+        .poll(() => hasAll(received, [...messages, ...markers]), { timeout: 25_000, interval: 5 })
+        .toBe(true);
       const counts = countBy(idsOf(received));
       expect([...counts.values()].every((n) => n === 1)).toBe(true);
-      expect(counts.size).toBe(messages.length);
+      expect(counts.size).toBe(messages.length + markers.length);
       // Both copies took part: the group's work is shared, not duplicated.
       const bySubscription = countBy(received.map((r) => r.subscription));
       expect(bySubscription.get('a') ?? 0).toBeGreaterThan(0);
@@ -162,13 +183,15 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       const messages = Array.from({ length: 50 }, (_, i) => testMessage(type, `order-${i % 7}`, { i }));
       await transport.publish(messages.slice(0, 25));
       await transport.publish(messages.slice(25));
-
-      const expected = messages.map((m) => m.id).sort();
-      await waitFor(
-        () => a.received.length >= 50 && b.received.length >= 50,
-        'both groups to get all messages',
+      const markers = markersFor(
+        type,
+        messages.map((m) => m.partitionkey),
       );
-      await sleep(100);
+      await transport.publish(markers);
+
+      const expected = [...messages, ...markers].map((m) => m.id).sort();
+      await expect.poll(() => hasAll(a.received, [...messages, ...markers]), POLL).toBe(true);
+      await expect.poll(() => hasAll(b.received, [...messages, ...markers]), POLL).toBe(true);
       expect(idsOf(a.received).sort()).toEqual(expected);
       expect(idsOf(b.received).sort()).toEqual(expected);
     });
@@ -177,9 +200,10 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       const [wanted, other] = [randomType(), randomType()];
       const group = randomWord();
       const { received } = await record(transport, group, [wanted]);
-      await transport.publish([testMessage(other, 'k'), testMessage(wanted, 'k', { n: 1 })]);
-      await waitFor(() => received.length === 1, 'the wanted message');
-      await sleep(100);
+      // The wanted message is the marker: same key, published after the other one.
+      const marker = testMessage(wanted, 'k', { n: 1 });
+      await transport.publish([testMessage(other, 'k'), marker]);
+      await expect.poll(() => hasAll(received, [marker]), POLL).toBe(true);
       expect(received.map((r) => r.delivery.message.type)).toEqual([wanted]);
     });
 
@@ -189,16 +213,16 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       const first = await record(transport, group, [type]);
       const before = testMessage(type, 'k', { n: 0 });
       await transport.publish([before]);
-      await waitFor(() => first.received.length === 1, 'the first message');
+      await expect.poll(() => first.received.length, POLL).toBe(1);
       await first.subscription.stop();
 
       const whileStopped = [testMessage(type, 'k', { n: 1 }), testMessage(type, 'other', { n: 2 })];
       await transport.publish(whileStopped);
-      await sleep(100);
-      expect(first.received).toHaveLength(1);
 
       const again = await record(transport, group, [type]);
-      await waitFor(() => again.received.length === 2, 'the messages published while stopped');
+      await expect.poll(() => again.received.length, POLL).toBe(2);
+      // The group has had them (each goes to one copy): the stopped copy got none.
+      expect(first.received).toHaveLength(1);
 
       // The same holds across a restart of the bus.
       await again.subscription.stop();
@@ -206,11 +230,13 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       await transport.publish([whileDown]);
       transport = await harness.reopen();
       const afterReopen = await record(transport, group, [type]);
-      await waitFor(() => afterReopen.received.length === 1, 'the message published while the bus was down');
-      await sleep(200);
+      const markers = markersFor(type, ['k', 'other']);
+      await transport.publish(markers);
+      await expect.poll(() => hasAll(afterReopen.received, [whileDown, ...markers]), POLL).toBe(true);
 
+      expect(first.received).toHaveLength(1);
       expect(idsOf(again.received).sort()).toEqual(whileStopped.map((m) => m.id).sort());
-      expect(idsOf(afterReopen.received)).toEqual([whileDown.id]);
+      expect(idsOf(afterReopen.received).sort()).toEqual([whileDown, ...markers].map((m) => m.id).sort());
     });
 
     it('delivers the messages of one key in publish order while different keys overlap', async () => {
@@ -248,7 +274,7 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
         await transport.publish(batch);
       }
 
-      await waitFor(() => handled === keys.length * perKey, 'every message to be handled', 20_000);
+      await expect.poll(() => handled, { timeout: 20_000, interval: 5 }).toBe(keys.length * perKey);
       const inOrder = Array.from({ length: perKey }, (_, n) => n);
       for (const key of keys) expect(arrivals.get(key), key).toEqual(inOrder);
       expect(maxConcurrentKeys).toBeGreaterThan(1);
@@ -268,8 +294,10 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       const message = testMessage(type, 'k');
       await transport.publish([message]);
 
-      await waitFor(() => received.length === 2, 'the redelivery');
-      await sleep(300);
+      await expect.poll(() => received.length, POLL).toBe(2);
+      // No marker: a redelivery may come behind later messages of its partition, so only time (more
+      // than the nack delay) shows no third delivery follows.
+      await delay(300);
       expect(received).toHaveLength(2);
       expect(received.map((r) => r.delivery.message.id)).toEqual([message.id, message.id]);
       expect(received.map((r) => r.delivery.deliveryCount)).toEqual([1, 2]);
@@ -286,22 +314,26 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
         },
       });
       await transport.publish(messages);
-      await waitFor(() => first.received.length === messages.length, 'every message once');
+      await expect.poll(() => first.received.length, POLL).toBe(messages.length);
+      const keys = messages.map((m) => m.partitionkey);
 
       transport = await harness.reopen();
       const second = await record(transport, group, [type]);
-      const unacked = messages.filter((_, i) => i % 2 === 1).map((m) => m.id);
-      await waitFor(() => second.received.length >= unacked.length, 'the unacked messages');
-      await sleep(200);
-      expect(idsOf(second.received).sort()).toEqual([...unacked].sort());
+      const unacked = messages.filter((_, i) => i % 2 === 1);
+      // Handed out again at the restart, the unacked come ahead of messages published after it.
+      const markers = markersFor(type, keys);
+      await transport.publish(markers);
+      await expect.poll(() => hasAll(second.received, [...unacked, ...markers]), POLL).toBe(true);
+      expect(idsOf(second.received).sort()).toEqual([...unacked, ...markers].map((m) => m.id).sort());
 
-      // Acked after the reopen: gone for good.
+      // Acked after the reopen: gone for good. One fresh message per key is the marker.
       transport = await harness.reopen();
       const third = await record(transport, group, [type]);
-      await transport.publish([testMessage(type, 'order-0', { i: 99 })]);
-      await waitFor(() => third.received.length >= 1, 'a fresh message');
-      await sleep(200);
-      expect(third.received.map((r) => (r.delivery.message.data as { i: number }).i)).toEqual([99]);
+      const fresh = [...new Set(keys)].map((key, n) => testMessage(type, key, { i: 99 + n }));
+      await transport.publish(fresh);
+      await expect.poll(() => hasAll(third.received, fresh), POLL).toBe(true);
+      const freshIs = third.received.map((r) => (r.delivery.message.data as { i: number }).i);
+      expect(freshIs.sort((x, y) => x - y)).toEqual(fresh.map((_, n) => 99 + n));
     });
 
     it('redelivers a message to one group only', async () => {
@@ -311,20 +343,13 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       const b = await record(transport, bystander, [type]);
       const message = testMessage(type, 'order-1', { n: 1 });
       await transport.publish([message]);
-      await waitFor(
-        () => a.received.length === 1 && b.received.length === 1,
-        'both groups to get the message',
-      );
+      await expect.poll(() => [a.received.length, b.received.length], POLL).toEqual([1, 1]);
 
       await transport.redeliver(target, message);
-      // A later message of the same key: once the bystander has it, it has passed the redelivery.
+      // A later message of the same key: once a group has it, it has passed the redelivery.
       const marker = testMessage(type, 'order-1', { n: 2 });
       await transport.publish([marker]);
-      await waitFor(
-        () => a.received.length === 3 && b.received.length === 2,
-        'the redelivery and the marker',
-      );
-      await sleep(200);
+      await expect.poll(() => hasAll(a.received, [marker]) && hasAll(b.received, [marker]), POLL).toBe(true);
       expect(idsOf(a.received)).toEqual([message.id, message.id, marker.id]);
       expect(idsOf(b.received)).toEqual([message.id, marker.id]);
     });
@@ -349,16 +374,13 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       });
       const messages = Array.from({ length: 120 }, (_, i) => testMessage(type, `order-${i % 12}`, { i }));
       await transport.publish(messages);
-      await waitFor(() => held.length + byRemaining.length >= messages.length, 'every message once');
+      await expect.poll(() => held.length + byRemaining.length, POLL).toBeGreaterThanOrEqual(messages.length);
       expect(held.length).toBeGreaterThan(0);
 
       await stopping.stop();
       // Acks of a stopped copy come too late; they must not throw (nor lose the handed-back message).
       for (const delivery of held) delivery.ack();
-      await waitFor(
-        () => new Set(byRemaining).size === messages.length,
-        'the held messages to reach the remaining copy',
-      );
+      await expect.poll(() => new Set(byRemaining).size, POLL).toBe(messages.length);
       expect(new Set(byRemaining)).toEqual(new Set(messages.map((m) => m.id)));
     });
 
@@ -388,22 +410,24 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       });
       const busy = Array.from({ length: 30 }, (_, i) => testMessage(type, busyKey, { i }));
       await transport.publish(busy);
-      await waitFor(() => busyOrder.length === maxInFlight, 'the first deliveries');
-      await sleep(200);
+      await expect.poll(() => busyOrder.length, POLL).toBe(maxInFlight);
+      // No marker: the paused partition's next message is itself what must not come; only time shows it.
+      await delay(200);
       expect(busyOrder).toHaveLength(maxInFlight);
 
       // Another partition is not held up by the paused one.
       await transport.publish([testMessage(type, otherKey, { i: -1 })]);
-      await waitFor(() => others === 1, 'the message of the other partition');
+      await expect.poll(() => others, POLL).toBe(1);
       expect(busyOrder).toHaveLength(maxInFlight);
 
       unacked.shift()!.ack();
-      await waitFor(() => busyOrder.length === maxInFlight + 1, 'one more after an ack');
-      await sleep(100);
+      await expect.poll(() => busyOrder.length, POLL).toBe(maxInFlight + 1);
+      // No marker, as above: only time shows the window let exactly one more through.
+      await delay(100);
       expect(busyOrder).toHaveLength(maxInFlight + 1);
 
       while (busyOrder.length < busy.length || unacked.length > 0) {
-        await waitFor(() => unacked.length > 0, 'a delivery to ack');
+        await expect.poll(() => unacked.length, POLL).toBeGreaterThan(0);
         // Ack from the middle too: the window is about the count, not the order of acks.
         unacked.splice(Math.floor(Math.random() * unacked.length), 1)[0]!.ack();
       }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { orderBody } from '../../../../test/support/orders.ts';
 import { MessageCatalog } from '../../../messaging/index.ts';
 import { ValidationError } from '../../../kernel/errors.ts';
 import { catalogFromEvents } from '../../catalog/index.ts';
@@ -16,20 +17,7 @@ const ORDER_ID = '0b7f3c0e-2b8a-5f4e-8c1d-9e3a2b1c0d4f';
 
 function placed() {
   const result = placeOrder(
-    {
-      customerId: 'cust-9',
-      region: 'APAC',
-      currency: 'USD',
-      items: [{ sku: 'MUG', quantity: 2 }],
-      shippingAddress: {
-        name: 'Grace Hopper',
-        line1: '2 Compiler Rd',
-        city: 'Sydney',
-        postalCode: '2000',
-        country: 'AU',
-      },
-      paymentMethod: { token: 'tok_visa.4242' },
-    },
+    orderBody({ customerId: 'cust-9', region: 'APAC', items: [{ sku: 'MUG', quantity: 2 }] }),
     { catalog, orderId: ORDER_ID, now: new Date('2026-01-02T03:04:05.000Z') },
   );
   if (result instanceof ValidationError) throw result;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { orderBody } from '../../../../test/support/orders.ts';
 import { ValidationError } from '../../../kernel/errors.ts';
 import { catalogFromEvents, type CatalogLookup } from '../../catalog/index.ts';
 import { placeOrder, type PlaceOrder } from './place-order.ts';
@@ -14,25 +15,16 @@ const catalog: CatalogLookup = catalogFromEvents(
 const ORDER_ID = '4f6c2b1e-8d43-5a1b-9a77-0c2d5e8f1a23';
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 
+/** The order fixture (EU, USD, Ada Lovelace's address, tok_visa) with this catalog's items. */
 function command(overrides: Partial<PlaceOrder> = {}): PlaceOrder {
-  return {
+  return orderBody({
     customerId: 'cust-1',
-    region: 'EU',
-    currency: 'USD',
     items: [
       { sku: 'MUG', quantity: 3 },
       { sku: 'KETTLE', quantity: 1 },
     ],
-    shippingAddress: {
-      name: 'Ada Lovelace',
-      line1: '1 Analytical St',
-      city: 'London',
-      postalCode: 'N1 9GU',
-      country: 'GB',
-    },
-    paymentMethod: { token: 'tok_visa' },
     ...overrides,
-  };
+  });
 }
 
 function whenPlaced(cmd: PlaceOrder) {
