@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { removeDir, startTestApp, TEST_ADMIN_KEY, type TestApp } from '../../test/support/test-app.ts';
 import type { ReleaseStockData } from '../contexts/inventory/messages.ts';
 import { orderStreamId } from '../contexts/orders/domain/order.ts';
@@ -13,7 +13,6 @@ import type { Envelope } from '../messaging/index.ts';
 import { orderSagaStreamId } from './order/order-saga.ts';
 import { registerSagaAdminRoutes, type SagaSummary } from './saga-admin-routes.ts';
 import {
-  eventually,
   openSagaSystem,
   orderPlaced,
   placeOrder,
@@ -93,10 +92,14 @@ describe('saga admin routes (SQLite store, embedded bus, saga consumer)', () => 
     const orderId = randomUUID();
     await placeOrder(system, orderPlaced(orderId));
 
-    const [item] = await eventually(async () => {
-      const items = await parked();
-      return items.length > 0 ? items : undefined;
-    }, 'the saga to be parked');
+    // Waits for the saga to be parked.
+    const [item] = await vi.waitUntil(
+      async () => {
+        const items = await parked();
+        return items.length > 0 ? items : undefined;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     expect(item).toMatchObject({
       id: orderId,
       definition: 'order',
@@ -133,15 +136,23 @@ describe('saga admin routes (SQLite store, embedded bus, saga consumer)', () => 
     expect(retried.statusCode).toBe(202);
     expect(retried.json()).toMatchObject({ id: orderId, status: 'compensating', attention: null });
 
-    await eventually(async () => (releases.length === 4 ? true : undefined), 'the re-sent ReleaseStock');
+    // Waits for the re-sent ReleaseStock.
+    await vi.waitUntil(async () => (releases.length === 4 ? true : undefined), {
+      timeout: 10_000,
+      interval: 20,
+    });
     expect(releases[3]!.data).toEqual(releases[0]!.data);
     expect(releases[3]!.correlationid).toBe(orderId);
 
     // The release is answered: the saga fails for good and the order is rejected.
-    const orderEvents = await eventually(async () => {
-      const events = await system.store.readStream(orderStreamId(orderId));
-      return events.some((event) => event.type === 'OrderRejected') ? events : undefined;
-    }, 'OrderRejected');
+    // Waits for OrderRejected.
+    const orderEvents = await vi.waitUntil(
+      async () => {
+        const events = await system.store.readStream(orderStreamId(orderId));
+        return events.some((event) => event.type === 'OrderRejected') ? events : undefined;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     expect(orderEvents.find((event) => event.type === 'OrderRejected')).toMatchObject({
       id: `${orderId}:OrderRejected`,
       data: { orderId, customerId: 'customer-int', reason: 'timeout' },
@@ -246,12 +257,16 @@ describe('saga module in the app (roles api and saga)', () => {
     expect(placed.status).toBe(201);
     const { id } = (await placed.json()) as { id: string };
     const running = app;
-    await eventually(async () => {
-      const trail = (await (await fetch(`${running.url}/v1/orders/${id}/events`)).json()) as {
-        events: { type: string }[];
-      };
-      return trail.events.some((event) => event.type === 'SagaStarted') ? true : undefined;
-    }, 'SagaStarted');
+    // Waits for SagaStarted.
+    await vi.waitUntil(
+      async () => {
+        const trail = (await (await fetch(`${running.url}/v1/orders/${id}/events`)).json()) as {
+          events: { type: string }[];
+        };
+        return trail.events.some((event) => event.type === 'SagaStarted') ? true : undefined;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
 
     const retry = await fetch(`${base}/v1/admin/sagas/${id}/retry`, { method: 'POST', headers });
     expect(retry.status).toBe(409);

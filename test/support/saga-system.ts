@@ -138,24 +138,6 @@ export function orderPlaced(orderId: string): OrderPlacedData {
   };
 }
 
-/**
- * Polls until `probe` returns a value other than undefined.
- * @deprecated use vi.waitFor / expect.poll
- */
-export async function eventually<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 export function typesOf(events: readonly StoredEvent[]): string[] {
   return events.map((event) => event.type);
 }

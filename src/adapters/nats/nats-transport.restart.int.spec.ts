@@ -1,11 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   startNatsServer,
   natsServerInstalled,
   type OwnNatsServer,
 } from '../../../test/support/nats-server.ts';
 import { serviceAvailable } from '../../../test/support/services.ts';
-import { randomType, randomWord, testMessage, waitFor } from '../../messaging/testing/transport-contract.ts';
+import { randomType, randomWord, testMessage } from '../../messaging/testing/transport-contract.ts';
 import type { Delivery, Transport } from '../../messaging/transport.ts';
 import { createNatsTransport } from './nats-transport.ts';
 
@@ -47,7 +47,8 @@ describe.runIf(runnable)('NATS transport across a server restart', () => {
     });
     const before = Array.from({ length: 8 }, (_, i) => testMessage(type, `k${i}`, { i }));
     await transport.publish(before);
-    await waitFor(() => received.length === before.length, 'the messages before the restart');
+    // Waits for the messages before the restart.
+    await vi.waitUntil(() => received.length === before.length, { timeout: 10_000, interval: 5 });
 
     await server.stop();
     await server.start();
@@ -55,20 +56,20 @@ describe.runIf(runnable)('NATS transport across a server restart', () => {
     // The client reconnects by itself; publish until the restarted server takes the message.
     const after = Array.from({ length: 8 }, (_, i) => testMessage(type, `k${i}`, { i: 100 + i }));
     const t = transport;
-    await waitFor(
+    // Waits for a publish to succeed after the restart.
+    await vi.waitUntil(
       () =>
         t.publish(after).then(
           () => true,
           () => false,
         ),
-      'a publish to succeed after the restart',
-      15_000,
+      { timeout: 15_000, interval: 5 },
     );
-    await waitFor(
-      () => received.length >= before.length + after.length,
-      'the messages after the restart',
-      20_000,
-    );
+    // Waits for the messages after the restart.
+    await vi.waitUntil(() => received.length >= before.length + after.length, {
+      timeout: 20_000,
+      interval: 5,
+    });
     const ids = new Set(received.map((d) => d.message.id));
     for (const message of [...before, ...after]) expect(ids.has(message.id)).toBe(true);
   });

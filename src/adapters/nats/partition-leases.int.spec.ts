@@ -1,16 +1,11 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { deleteStreams } from '../../../test/support/distributed.ts';
 import { SERVICE_URLS, serviceAvailable } from '../../../test/support/services.ts';
-import {
-  randomType,
-  randomWord,
-  sleep,
-  testMessage,
-  waitFor,
-} from '../../messaging/testing/transport-contract.ts';
+import { randomType, randomWord, testMessage } from '../../messaging/testing/transport-contract.ts';
 import type { Delivery, Transport } from '../../messaging/transport.ts';
 import { createNatsTransport } from './nats-transport.ts';
 
@@ -59,11 +54,11 @@ describe.runIf(available)('partition leases on JetStream KV', () => {
     const a = await copy(group, 3_000);
     expect(a.leases.owned(a.holder)).toHaveLength(PARTITIONS);
     const b = await copy(group, 3_000);
-    await waitFor(
-      () => a.pulling.size === PARTITIONS / 2 && b.pulling.size === PARTITIONS / 2,
-      'the partitions to be split 8/8',
-      8_000,
-    );
+    // Waits for the partitions to be split 8/8.
+    await vi.waitUntil(() => a.pulling.size === PARTITIONS / 2 && b.pulling.size === PARTITIONS / 2, {
+      timeout: 8_000,
+      interval: 5,
+    });
     const union = new Set([...a.pulling, ...b.pulling]);
     expect(union.size).toBe(PARTITIONS);
     // Another group's leases are its own business.
@@ -76,16 +71,17 @@ describe.runIf(available)('partition leases on JetStream KV', () => {
     const ttlMs = 1_500;
     const a = await copy(group, ttlMs);
     const b = await copy(group, ttlMs);
-    await waitFor(
-      () => a.pulling.size === PARTITIONS / 2 && b.pulling.size === PARTITIONS / 2,
-      'the split',
-      8_000,
-    );
+    // Waits for the split.
+    await vi.waitUntil(() => a.pulling.size === PARTITIONS / 2 && b.pulling.size === PARTITIONS / 2, {
+      timeout: 8_000,
+      interval: 5,
+    });
     // A crash: the copy stops renewing and never says goodbye (no leave).
     await a.leases.close();
     a.nc.close().catch(() => undefined);
     const died = Date.now();
-    await waitFor(() => b.pulling.size === PARTITIONS, 'the survivor to hold every partition', 10_000);
+    // Waits for the survivor to hold every partition.
+    await vi.waitUntil(() => b.pulling.size === PARTITIONS, { timeout: 10_000, interval: 5 });
     // Not before the dead copy's leases aged out, and not long after.
     expect(Date.now() - died).toBeGreaterThanOrEqual(ttlMs / 3);
     expect(Date.now() - died).toBeLessThan(ttlMs * 3 + 2_000);
@@ -101,7 +97,8 @@ describe.runIf(available)('partition leases on JetStream KV', () => {
     connections.push(nc);
     const kv = await new Kvm(jetstream(nc)).open(`${namespace}_leases`);
     await kv.put(`l.${group}.p3`, 'intruder');
-    await waitFor(() => !a.pulling.has(3), 'the copy to give up partition 3', 5_000);
+    // Waits for the copy to give up partition 3.
+    await vi.waitUntil(() => !a.pulling.has(3), { timeout: 5_000, interval: 5 });
     expect(a.pulling.size).toBe(PARTITIONS - 1);
   });
 });
@@ -201,11 +198,11 @@ describe.runIf(available)('per-key order across copies of a group in several pro
     await c.transport.close();
     await publishing;
 
-    await waitFor(
-      () => [...acked.values()].reduce((sum, list) => sum + list.length, 0) === sent,
-      'every message to be handled',
-      20_000,
-    );
+    // Waits for every message to be handled.
+    await vi.waitUntil(() => [...acked.values()].reduce((sum, list) => sum + list.length, 0) === sent, {
+      timeout: 20_000,
+      interval: 5,
+    });
     for (let k = 0; k < KEYS; k++) {
       expect(acked.get(`key-${k}`)).toEqual(Array.from({ length: PER_KEY }, (_, n) => n));
     }

@@ -3,12 +3,11 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createEnvelope, type Envelope } from '../../messaging/index.ts';
 import { orderSagaStreamId } from '../order/order-saga.ts';
 import type { ReserveStockData } from '../../contexts/inventory/messages.ts';
 import {
-  eventually,
   openSagaSystem,
   orderPlaced,
   placeOrder,
@@ -74,7 +73,11 @@ describe('saga runtime (SQLite store, embedded bus, saga consumer)', () => {
     system = await openSagaSystem({ file, saga, probes: [inventory] });
     await placeOrder(system, orderPlaced(orderId));
     const current = system;
-    await eventually(async () => (reserveCommands.length === 1 ? true : undefined), 'the first ReserveStock');
+    // Waits for the first ReserveStock.
+    await vi.waitUntil(async () => (reserveCommands.length === 1 ? true : undefined), {
+      timeout: 10_000,
+      interval: 20,
+    });
     expect(typesOf(await current.store.readStream(streamId))).toEqual(['SagaStarted']);
 
     // The deadline is in the file, not in memory: one scheduled SagaTimerFired for the reservation step.
@@ -104,10 +107,14 @@ describe('saga runtime (SQLite store, embedded bus, saga consumer)', () => {
     const reopened = system;
 
     // The timer fires after the restart: the reservation is sent again, answered, and the saga goes on.
-    const events = await eventually(async () => {
-      const stored = await reopened.store.readStream(streamId);
-      return stored.some((event) => event.type === 'StepCompleted') ? stored : undefined;
-    }, 'the reservation step to complete after the restart');
+    // Waits for the reservation step to complete after the restart.
+    const events = await vi.waitUntil(
+      async () => {
+        const stored = await reopened.store.readStream(streamId);
+        return stored.some((event) => event.type === 'StepCompleted') ? stored : undefined;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     expect(typesOf(events).slice(0, 3)).toEqual(['SagaStarted', 'StepRetried', 'StepCompleted']);
     expect(events[1]!.data).toEqual({ step: 'reserve-stock', attempt: 2, by: 'saga.SagaTimerFired' });
     expect(events[2]!.data).toMatchObject({
@@ -130,10 +137,14 @@ describe('saga runtime (SQLite store, embedded bus, saga consumer)', () => {
     const orderId = randomUUID();
     await placeOrder(system, orderPlaced(orderId));
     const current = system;
-    const [started] = await eventually(async () => {
-      const stored = await current.store.readStream(orderSagaStreamId(orderId));
-      return stored.length > 0 ? stored : undefined;
-    }, 'SagaStarted');
+    // Waits for SagaStarted.
+    const [started] = await vi.waitUntil(
+      async () => {
+        const stored = await current.store.readStream(orderSagaStreamId(orderId));
+        return stored.length > 0 ? stored : undefined;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     expect(started).toMatchObject({
       id: `saga-order-${orderId}:SagaStarted`,
       type: 'SagaStarted',
