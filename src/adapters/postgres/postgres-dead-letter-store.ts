@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { SCHEMA_NAME, quoteIdentifier } from './postgres-schema.ts';
+import { checkSchemaName, quoteIdentifier } from './postgres-schema.ts';
 import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 import type { Envelope } from '../../kernel/envelope.ts';
 import type {
@@ -51,12 +51,7 @@ export function createPostgresDeadLetterStore(
   options: PostgresDeadLetterStoreOptions,
 ): PostgresDeadLetterStore {
   const { url, schema } = options;
-  if (!SCHEMA_NAME.test(schema)) {
-    throw new AppError(
-      ERROR_CODES.CONFIG_INVALID,
-      `postgres dead-letter store: schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`,
-    );
-  }
+  checkSchemaName(schema, 'postgres dead-letter store');
   const now = options.now ?? (() => new Date());
   const s = quoteIdentifier(schema);
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 2 });

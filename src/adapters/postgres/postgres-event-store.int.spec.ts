@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { serviceAvailable } from '../../../test/support/services.ts';
 import { ConcurrencyError } from '../../kernel/errors.ts';
+import type { EventSubscription, StoredEvent } from '../../event-store/event-store.ts';
 import {
   describeEventStoreContract,
   type EventStoreHarness,
@@ -149,17 +150,45 @@ describe.runIf(available)('PostgresEventStore', () => {
     it('wakes a subscription for another process’s commit without waiting for the safety poll', async () => {
       const other = open(schema);
       await other.start();
+      let subscription: EventSubscription | undefined;
       const received = new Promise<number>((resolve) => {
-        store.subscribe({
+        subscription = store.subscribe({
           subscriptionId: 'live',
           handler: (events) => void (events.length > 0 && resolve(Date.now())),
         });
       });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Caught up on the empty log: the loop now waits for a notification (or its 1 s poll).
+      await subscription!.caughtUp();
       const sent = Date.now();
       await other.append('x', [{ type: 'X', data: 1 }]);
       expect((await received) - sent).toBeLessThan(500);
       await other.close();
+    });
+
+    it('finds events whose notification was lost, by its safety poll', async () => {
+      const polling = createPostgresEventStore({
+        url: POSTGRES_URL,
+        schema,
+        poolSize: 2,
+        pollIntervalMs: 50,
+      });
+      const received: StoredEvent[] = [];
+      const subscription = polling.subscribe({
+        subscriptionId: 'polling',
+        handler: (events) => void received.push(...events),
+      });
+      await subscription.caughtUp();
+      // Written behind the store's back: no commit function, so no NOTIFY and no local wake-up.
+      const id = randomUUID();
+      await sql(
+        `INSERT INTO "${schema}".events (stream_id, version, id, type, data, time) VALUES ('unnotified', 0, $1, 'Quiet', '1', now())`,
+        [id],
+      );
+      await vi.waitFor(() => expect(received.map((e) => e.id)).toEqual([id]), {
+        timeout: 5_000,
+        interval: 5,
+      });
+      await polling.close();
     });
   });
 });

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Envelope } from '../../kernel/envelope.ts';
 import type { OutboxRecord, OutboxStore } from '../../messaging/outbox/outbox-store.ts';
 import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
-import { SCHEMA_NAME, quoteIdentifier } from './postgres-schema.ts';
+import { checkSchemaName, quoteIdentifier } from './postgres-schema.ts';
 
 export interface PostgresOutboxOptions {
   /** Connection string of the event store's database. */
@@ -36,12 +36,7 @@ export interface PostgresOutbox extends OutboxStore {
  */
 export function createPostgresOutbox(options: PostgresOutboxOptions): PostgresOutbox {
   const { url, schema } = options;
-  if (!SCHEMA_NAME.test(schema)) {
-    throw new AppError(
-      ERROR_CODES.CONFIG_INVALID,
-      `postgres outbox: schema must match ${String(SCHEMA_NAME)}, got ${JSON.stringify(schema)}`,
-    );
-  }
+  checkSchemaName(schema, 'postgres outbox');
   const s = quoteIdentifier(schema);
   const channel = `${schema}_outbox`;
   const lockKey = `${schema}:relay`;

@@ -119,7 +119,7 @@ export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDataba
         } catch (error) {
           rollbackTo.run();
           release.run();
-          failures[i] = error ?? new Error('write failed');
+          failures[i] = error ?? new AppError(ERROR_CODES.INTERNAL, 'write failed');
         }
       }
       commit.run();

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Envelope } from '../../kernel/envelope.ts';
-import { AppError, ConcurrencyError, ERROR_CODES, ensureError } from '../../kernel/errors.ts';
+import { AppError, ConcurrencyError, ERROR_CODES } from '../../kernel/errors.ts';
 import {
   NO_STREAM_VERSION,
   type AppendOptions,
@@ -9,15 +9,14 @@ import {
   type CommittedEvent,
   type EventMetadata,
   type EventStore,
-  type EventSubscription,
   type NewEvent,
   type ReadAllOptions,
   type ReadStreamOptions,
   type StoredEvent,
   type StreamAppend,
-  type SubscriptionOptions,
   type UnitOfWork,
 } from '../../event-store/event-store.ts';
+import { createCatchUpSubscriptions } from '../../event-store/catch-up-subscription.ts';
 import { describeExpectedVersion, matchesExpectedVersion } from '../../event-store/expected-version.ts';
 import type { SqliteDatabase, WriteContext } from './sqlite-database.ts';
 import type { SqliteOutbox } from './sqlite-outbox.ts';
@@ -125,9 +124,6 @@ interface FoundEvent {
 
 const EVENT_COLUMNS = 'position, stream_id, version, id, type, data, metadata, time';
 const DEFAULT_READ_ALL_MAX = 1_000;
-const DEFAULT_BATCH_SIZE = 500;
-const FIRST_RETRY_DELAY_MS = 200;
-const MAX_RETRY_DELAY_MS = 10_000;
 const EMPTY: readonly never[] = [];
 // About the streams and orders in flight at peak (1,500 orders/s, a few streams each, for minutes).
 const NUMBER_CACHE_SIZE = 100_000;
@@ -197,12 +193,11 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
 
   const counters = { units: 0, events: 0, duplicates: 0, conflicts: 0 };
   const committedListeners = new Set<(events: readonly CommittedEvent[]) => void>();
-  const subscriptions = new Map<string, RunningSubscription>();
+  const subscriptions = createCatchUpSubscriptions();
   let closing: Promise<void> | undefined;
 
-  const unsubscribeCommits = database.onCommit(() => {
-    for (const subscription of subscriptions.values()) subscription.wake();
-  });
+  // Subscriptions wait for the next commit (no polling): every write goes through this database.
+  const unsubscribeCommits = database.onCommit(() => subscriptions.wake());
 
   function ensureOpen(): void {
     if (closing !== undefined || database.closed) {
@@ -443,20 +438,20 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
     subscribe(subscriptionOptions) {
       ensureOpen();
       const { subscriptionId } = subscriptionOptions;
-      // Two runners of one checkpoint in one process would handle the same events twice.
-      if (subscriptions.has(subscriptionId)) {
-        throw new AppError(ERROR_CODES.INTERNAL, `subscription ${subscriptionId} is already running`);
-      }
-      const subscription = startSubscription(subscriptionOptions, {
-        checkpoint: selectCheckpoint.get(subscriptionId) ?? -1,
-        head: headPositionNow,
-        readBatch,
+      const types =
+        subscriptionOptions.types === undefined ? undefined : JSON.stringify(subscriptionOptions.types);
+      // Reads run between group commits and see every commit so far. With one writer a position never
+      // appears below the head once the head is seen, so the whole head is readable at once.
+      return subscriptions.start(subscriptionOptions, {
+        readCheckpoint: () => selectCheckpoint.get(subscriptionId) ?? -1,
+        head: () => {
+          const head = headPositionNow();
+          return { readable: head, visible: head };
+        },
+        readBatch: (after, upTo, limit) => readBatch(after, upTo, types, limit),
         commit,
         closed: () => database.closed,
-        onStopped: () => subscriptions.delete(subscriptionId),
       });
-      subscriptions.set(subscriptionId, subscription);
-      return subscription.handle;
     },
 
     async readCheckpoint(subscriptionId) {
@@ -489,7 +484,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
     close() {
       // Subscriptions first: each commits the batch in hand; then the database drains its queue.
       closing ??= (async () => {
-        await Promise.all([...subscriptions.values()].map((subscription) => subscription.handle.stop()));
+        await subscriptions.stopAll();
         unsubscribeCommits();
         await database.close();
       })();
@@ -528,150 +523,4 @@ function toStoredEvent(row: EventRow): StoredEvent {
     metadata: row.metadata === null ? {} : (JSON.parse(row.metadata) as EventMetadata),
     time: row.time,
   };
-}
-
-interface SubscriptionDependencies {
-  /** The durable checkpoint at start, -1 when none. */
-  checkpoint: number;
-  head(): number;
-  readBatch(after: number, upTo: number, types: string | undefined, limit: number): StoredEvent[];
-  commit(unit: UnitOfWork): Promise<CommitResult>;
-  /** The database was closed under the subscription (without the store's close()). */
-  closed(): boolean;
-  onStopped(): void;
-}
-
-interface RunningSubscription {
-  readonly handle: EventSubscription;
-  /** Something committed: look for new events. */
-  wake(): void;
-}
-
-interface CaughtUpWaiter {
-  target: number;
-  resolve(): void;
-  reject(error: Error): void;
-}
-
-/**
- * The catch-up loop. Reads synchronously between group commits, so the head and the batch come from
- * one snapshot: a batch shorter than `batchSize` means every event up to that head has been seen,
- * and the checkpoint may jump there even when the type filter left nothing to handle.
- */
-function startSubscription(
-  options: SubscriptionOptions,
-  deps: SubscriptionDependencies,
-): RunningSubscription {
-  const { subscriptionId, handler, onError } = options;
-  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new AppError(
-      ERROR_CODES.INTERNAL,
-      `subscription ${subscriptionId}: batchSize must be a positive integer`,
-    );
-  }
-  const types = options.types === undefined ? undefined : JSON.stringify(options.types);
-  let position = deps.checkpoint;
-  let stopping = false;
-  let wakeUp: (() => void) | undefined;
-  let waiters: CaughtUpWaiter[] = [];
-
-  function wake(): void {
-    const resolve = wakeUp;
-    wakeUp = undefined;
-    resolve?.();
-  }
-
-  // Resolves on the next commit, on stop, or after `ms` (only for retry pauses): no polling loop.
-  function pause(ms?: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(wake, ms);
-      wakeUp = () => {
-        if (timer !== undefined) clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
-
-  function settleWaiters(): void {
-    if (waiters.length === 0) return;
-    const pending: CaughtUpWaiter[] = [];
-    for (const waiter of waiters) {
-      if (waiter.target <= position) waiter.resolve();
-      else pending.push(waiter);
-    }
-    waiters = pending;
-  }
-
-  function report(error: unknown): void {
-    try {
-      onError?.(ensureError(error));
-    } catch {
-      // A failing error callback must not end the subscription.
-    }
-  }
-
-  async function run(): Promise<void> {
-    // Let subscribe() return before the handler first runs.
-    await Promise.resolve();
-    let retryDelay = FIRST_RETRY_DELAY_MS;
-    while (!stopping && !deps.closed()) {
-      try {
-        const head = deps.head();
-        if (head <= position) {
-          settleWaiters();
-          await pause();
-          continue;
-        }
-        const events = deps.readBatch(position, head, types, batchSize);
-        const next = events.length === batchSize ? events[events.length - 1]!.position : head;
-        const unit = { appends: [] as StreamAppend[], messages: [] as Envelope[] };
-        if (events.length > 0) await handler(events, { unit });
-        await deps.commit({
-          appends: unit.appends,
-          messages: unit.messages,
-          checkpoint: { subscriptionId, position: next },
-        });
-        position = next;
-        retryDelay = FIRST_RETRY_DELAY_MS;
-        settleWaiters();
-      } catch (error) {
-        report(error);
-        if (stopping) break;
-        // Wakes from commits are ignored while pausing before a retry.
-        const until = Date.now() + retryDelay;
-        while (!stopping && Date.now() < until) await pause(until - Date.now());
-        retryDelay = Math.min(retryDelay * 2, MAX_RETRY_DELAY_MS);
-      }
-    }
-  }
-
-  const running = run()
-    .catch(report)
-    .finally(() => {
-      const stopped = new AppError(ERROR_CODES.SHUTTING_DOWN, `subscription ${subscriptionId} stopped`);
-      for (const waiter of waiters) waiter.reject(stopped);
-      waiters = [];
-      deps.onStopped();
-    });
-
-  const handle: EventSubscription = {
-    subscriptionId,
-    caughtUp() {
-      const target = deps.head();
-      if (target <= position) return Promise.resolve();
-      if (stopping) {
-        return Promise.reject(
-          new AppError(ERROR_CODES.SHUTTING_DOWN, `subscription ${subscriptionId} stopped`),
-        );
-      }
-      return new Promise<void>((resolve, reject) => waiters.push({ target, resolve, reject }));
-    },
-    async stop() {
-      stopping = true;
-      wake();
-      await running;
-    },
-  };
-  return { handle, wake };
 }

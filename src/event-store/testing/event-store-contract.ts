@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Envelope } from '../../kernel/envelope.ts';
 import { ConcurrencyError, isConcurrencyError } from '../../kernel/errors.ts';
 import type {
@@ -9,6 +9,9 @@ import type {
   StoredEvent,
   SubscriptionContext,
 } from '../event-store.ts';
+
+/** How long `vi.waitFor` / `expect.poll` wait here, and how often they look. */
+const WAIT = { timeout: 5_000, interval: 5 };
 
 /** What an adapter's spec hands the contract suite, once per test. */
 export interface EventStoreHarness {
@@ -619,27 +622,109 @@ export function describeEventStoreContract(name: string, setup: () => Promise<Ev
           event(type, undefined, 2),
           event(type, undefined, 3),
         ]);
-        const inHandler = deferred<void>();
-        const release = deferred<void>();
-        const seen: unknown[] = [];
+        const held = heldHandler();
         const subscription = store.subscribe({
           subscriptionId,
           types: [type],
           batchSize: 1,
-          handler: async (events) => {
-            seen.push(...events.map((e) => e.data));
-            inHandler.resolve();
-            await release.promise;
-          },
+          handler: held.handler,
         });
-        await inHandler.promise;
+        await held.entered;
         const stopped = subscription.stop();
-        release.resolve();
+        held.release();
         await stopped;
-        expect(seen).toEqual([1]);
+        expect(held.seen).toEqual([1]);
         expect(await store.readCheckpoint(subscriptionId)).toBe(
           (await store.readStream(streamId))[0]?.position,
         );
+      });
+
+      it('rejects caughtUp() once stopped: pending waits when the loop ends, new ones at once', async () => {
+        const type = `Left-${randomUUID()}`;
+        const streamId = newStreamId();
+        await store.append(streamId, [event(type, undefined, 1), event(type, undefined, 2)]);
+        const held = heldHandler();
+        const subscription = store.subscribe({
+          subscriptionId: `sub-${randomUUID()}`,
+          types: [type],
+          batchSize: 1,
+          handler: held.handler,
+        });
+        await held.entered;
+        const pending = expect(subscription.caughtUp()).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+        const stopped = subscription.stop();
+        held.release();
+        await stopped;
+        await pending;
+        await expect(subscription.caughtUp()).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+      });
+
+      it('runs one subscription per id at a time in a process, and frees the id when it stops', async () => {
+        const subscriptionId = `sub-${randomUUID()}`;
+        const first = store.subscribe({ subscriptionId, handler: () => undefined });
+        expect(() => store.subscribe({ subscriptionId, handler: () => undefined })).toThrow(
+          /already running/,
+        );
+        await first.stop();
+        const second = store.subscribe({ subscriptionId, handler: () => undefined });
+        await second.stop();
+      });
+
+      it('refuses a batchSize that is not a positive integer, leaving the id free', async () => {
+        const subscriptionId = `sub-${randomUUID()}`;
+        for (const batchSize of [0, -1, 1.5]) {
+          expect(() => store.subscribe({ subscriptionId, batchSize, handler: () => undefined })).toThrow(
+            expect.objectContaining({ code: 'CONFIG_INVALID' }),
+          );
+        }
+        const subscription = store.subscribe({ subscriptionId, batchSize: 1, handler: () => undefined });
+        await subscription.caughtUp();
+        await subscription.stop();
+      });
+
+      it('keeps going when its onError callback throws', async () => {
+        const type = `Failing-${randomUUID()}`;
+        await store.append(newStreamId(), [event(type, undefined, 1)]);
+        let calls = 0;
+        const subscription = store.subscribe({
+          subscriptionId: `sub-${randomUUID()}`,
+          types: [type],
+          handler: () => {
+            calls++;
+            if (calls === 1) throw new Error('handler failed');
+          },
+          onError: () => {
+            throw new Error('onError failed too');
+          },
+        });
+        await subscription.caughtUp();
+        await subscription.stop();
+        expect(calls).toBe(2);
+      });
+
+      it('is stopped by close() after the batch in hand, whose checkpoint commits; then the store refuses calls', async () => {
+        const type = `Closing-${randomUUID()}`;
+        const subscriptionId = `sub-${randomUUID()}`;
+        const streamId = newStreamId();
+        await store.append(streamId, [event(type, undefined, 1), event(type, undefined, 2)]);
+        const [firstPosition] = (await store.readStream(streamId)).map((e) => e.position);
+        const held = heldHandler();
+        store.subscribe({ subscriptionId, types: [type], batchSize: 1, handler: held.handler });
+        await held.entered;
+        const closed = store.close();
+        held.release();
+        await closed;
+        expect(held.seen).toEqual([1]);
+        await expect(store.readStream(streamId)).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+        await expect(store.append(streamId, [event(type)])).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+        expect(() => store.subscribe({ subscriptionId, handler: () => undefined })).toThrow(
+          expect.objectContaining({ code: 'STORE_CLOSED' }),
+        );
+        // A second close is harmless.
+        await store.close();
+
+        await reopen();
+        expect(await store.readCheckpoint(subscriptionId)).toBe(firstPosition);
       });
     });
 
@@ -660,7 +745,7 @@ export function describeEventStoreContract(name: string, setup: () => Promise<Ev
         expect(await store.releaseDueMessages(later - 1)).toEqual({ released: 0, nextDueAt: later });
         expect(await store.releaseDueMessages(later)).toEqual({ released: 1, nextDueAt: null });
         expect(await store.releaseDueMessages(later + 1)).toEqual({ released: 0, nextDueAt: null });
-        await until(() => scheduled.length > 0);
+        await expect.poll(() => scheduled.length, WAIT).toBeGreaterThan(0);
         expect(scheduled).toEqual([later]);
         unlisten();
       });
@@ -743,7 +828,7 @@ export function describeEventStoreContract(name: string, setup: () => Promise<Ev
           if (mine.length > 0) heard.push(mine);
         });
         await store.append(failed, [event('Existing')]);
-        await until(() => heard.length === 1);
+        await expect.poll(() => heard.length, WAIT).toBe(1);
         await store.commit({
           appends: [
             { streamId: s1, events: [event('Placed', undefined, 1, { correlationId: orderId })] },
@@ -765,7 +850,7 @@ export function describeEventStoreContract(name: string, setup: () => Promise<Ev
         await store.commit({ inbox });
         await store.commit({ appends: [{ streamId: s1, events: [event('Duplicate')] }], inbox });
         await store.append(s1, [event('Last')]);
-        await until(() => heard.flat().some((e) => e.type === 'Last'));
+        await vi.waitFor(() => expect(heard.flat().map((e) => e.type)).toContain('Last'), WAIT);
         unlisten();
         await store.append(s1, [event('Unheard')]);
         expect(heard.flat()).toEqual([
@@ -823,16 +908,26 @@ function isStrictlyIncreasing(values: readonly number[]): boolean {
   return values.every((value, i) => i === 0 || value > (values[i - 1] ?? Infinity));
 }
 
+/** A handler that records the data it is handed and holds its batches until `release()`. */
+function heldHandler() {
+  const entered = deferred<void>();
+  const released = deferred<void>();
+  const seen: unknown[] = [];
+  return {
+    seen,
+    /** Resolves once the first batch is in the handler. */
+    entered: entered.promise,
+    release: () => released.resolve(),
+    handler: async (events: readonly StoredEvent[]) => {
+      seen.push(...events.map((e) => e.data));
+      entered.resolve();
+      await released.promise;
+    },
+  };
+}
+
 function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
   let resolve: (value: T) => void = () => undefined;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-async function until(probe: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
