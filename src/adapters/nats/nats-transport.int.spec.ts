@@ -124,7 +124,7 @@ describe.runIf(available)('NATS JetStream transport', () => {
           fetchExpiresMs: 500,
         }),
       ).toThrow(
-        /servers must name.*namespace must be.*partitions must be.*ackWaitMs must be.*fetchExpiresMs/,
+        /invalid NATS transport options:\n {2}- servers must name[^]*namespace must be[^]*partitions must be[^]*ackWaitMs must be[^]*fetchExpiresMs/,
       );
     });
   });

@@ -17,6 +17,7 @@ import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/tr
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { contextOf, partitionOf, type Envelope } from '../../kernel/envelope.ts';
+import { AppError, ERROR_CODES, InvalidOptionsError } from '../../kernel/errors.ts';
 import type {
   Delivery,
   Transport,
@@ -213,7 +214,7 @@ export function resolveNatsTransportOptions(options: NatsTransportOptions): Reso
   if (!Number.isInteger(fetchExpiresMs) || fetchExpiresMs < 1_000) {
     problems.push(`fetchExpiresMs must be an integer >= 1000 (got ${String(fetchExpiresMs)})`);
   }
-  if (problems.length > 0) throw new Error(`invalid NATS transport options: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new InvalidOptionsError(problems, { subject: 'NATS transport options' });
   return Object.freeze({
     servers,
     namespace: options.namespace,
@@ -236,7 +237,10 @@ export function encodeEnvelope(message: Envelope): { headers: MsgHdrs; body: str
     const value = message[attribute];
     if (value === undefined) continue;
     if (/[\r\n]/.test(value)) {
-      throw new Error(`message ${message.id}: attribute ${attribute} must not contain line breaks`);
+      throw new AppError(
+        ERROR_CODES.MESSAGE_SCHEMA_VIOLATION,
+        `message ${message.id}: attribute ${attribute} must not contain line breaks`,
+      );
     }
     h.set(`ce-${attribute}`, value);
   }
@@ -360,7 +364,7 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
 
   function running(): { js: JetStreamClient; jsm: JetStreamManager } {
     if (closed || js === undefined || jsm === undefined) {
-      throw new Error('the NATS transport is not running: call start() first');
+      throw new AppError(ERROR_CODES.INVALID_STATE, 'the NATS transport is not running: call start() first');
     }
     return { js, jsm };
   }
@@ -393,7 +397,10 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
 
   function validName(kind: string, value: string): void {
     if (!NAME_PATTERN.test(value)) {
-      throw new Error(`${kind} must be letters, digits, - and _ for NATS (got ${JSON.stringify(value)})`);
+      throw InvalidOptionsError.format(
+        kind,
+        `must be letters, digits, - and _ for NATS (got ${JSON.stringify(value)})`,
+      );
     }
   }
 
@@ -593,7 +600,7 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
     },
 
     async start() {
-      if (closed) throw new Error('the NATS transport is closed');
+      if (closed) throw new AppError(ERROR_CODES.INVALID_STATE, 'the NATS transport is closed');
       starting ??= (async () => {
         const connection = await connect({
           servers: [...resolved.servers],
@@ -647,9 +654,13 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
       const { group, types } = subscribeOptions;
       const maxInFlight = subscribeOptions.maxInFlight ?? resolved.maxInFlight;
       validName('group', group);
-      if (types.length === 0) throw new Error(`subscribe: group ${group} needs at least one message type`);
+      if (types.length === 0)
+        throw InvalidOptionsError.format('types', `must name at least one message type (group ${group})`);
       if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
-        throw new Error(`subscribe: maxInFlight must be an integer >= 1 (got ${String(maxInFlight)})`);
+        throw InvalidOptionsError.format(
+          'maxInFlight',
+          `must be an integer >= 1 (got ${String(maxInFlight)})`,
+        );
       }
       const contexts = [...new Set(types.map(contextOf))];
       for (const context of contexts) validName('message context', context);

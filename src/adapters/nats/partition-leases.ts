@@ -1,6 +1,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { KvWatchInclude, type KV } from '@nats-io/kv';
 import { partitionOf } from '../../kernel/envelope.ts';
+import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 
 /**
  * Partition leases in a JetStream KV bucket: one owner at a time per (group, partition), so copies of
@@ -298,7 +299,7 @@ export function createPartitionLeases(options: PartitionLeasesOptions): Partitio
 
   return {
     async join(holder) {
-      if (closed) throw new Error('partition leases are closed');
+      if (closed) throw new AppError(ERROR_CODES.INVALID_STATE, 'partition leases are closed');
       copies.set(holder, { holder, leases: new Map(), left: false, memberValue: holder.owner, handBacks: 0 });
       void watch();
       await runRound();

@@ -36,27 +36,6 @@ export function testMessage(type: string, key: string, data: unknown = {}): Enve
   );
 }
 
-/**
- * Polls until `condition` holds; fails with `what` after `timeoutMs`.
- * @deprecated use vi.waitFor / expect.poll
- */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** @deprecated use vi.waitFor / expect.poll */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 interface Received {
   delivery: Delivery;
   subscription: string;
