@@ -90,7 +90,6 @@ export function registerStoreMetrics(
   });
 }
 
-/** The outbox relay of the distributed mode: publishing rounds and the messages they carried to the broker. */
 /** Partitions each consumer group of this process holds (distributed mode: partition leases). */
 export function registerPartitionMetrics(metrics: AppMetrics, owned: () => Record<string, number>): void {
   new Gauge({
@@ -105,6 +104,7 @@ export function registerPartitionMetrics(metrics: AppMetrics, owned: () => Recor
   });
 }
 
+/** The outbox relay of the distributed mode: publishing rounds and the messages they carried to the broker. */
 export function registerRelayMetrics(
   metrics: AppMetrics,
   stats: () => { rounds: number; messages: number },
