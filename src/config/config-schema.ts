@@ -321,6 +321,60 @@ export const CONFIG_SCHEMA = Type.Object({
         'Payment authorization attempts, the first included. A `PaymentTimedOut` (or a step timeout) sends `AuthorizePayment` again with `attempt + 1`; after the last attempt the order is rejected with reason `timeout`.',
     }),
   }),
+  operations: Type.Object({
+    alertRulesFile: optionalText('ORDERFLOW_ALERT_RULES', {
+      expected: 'the path of a YAML or JSON file of alert rules',
+      description:
+        'Adds alert rules to the built-in ones, or overrides a built-in rule of the same name (its fields replace the built-in ones). The file format and the built-in rules are in [operations.md](operations.md); a file that cannot be read or has a wrong rule is refused at start, with every problem listed.',
+    }),
+    alertEvalIntervalMs: integer('ORDERFLOW_ALERT_EVAL_INTERVAL_MS', {
+      minimum: 100,
+      maximum: 3_600_000,
+      default: 5000,
+      description:
+        'How often the process with the `operations` role samples the metrics and evaluates every alert rule (pending, firing, inactive).',
+    }),
+    incidentQuietMs: integer('ORDERFLOW_INCIDENT_QUIET_MS', {
+      minimum: 0,
+      maximum: 7 * DAY_MS,
+      default: 300_000,
+      description:
+        'An incident whose alerts have all stopped firing resolves itself after this long without a firing alert (written in its timeline). `0` = at once.',
+    }),
+    incidentWebhookUrl: optionalUrl('ORDERFLOW_INCIDENT_WEBHOOK_URL', ['http', 'https'], {
+      description:
+        'Receives each incident transition (trigger, acknowledge, resolve) as a PagerDuty Events v2 shaped JSON, signed like vendor webhooks with a secret derived from the admin key ([operations.md](operations.md)); retried with backoff, deduplicated by `dedup_key`. Unset: no incident webhook.',
+    }),
+    priceTableFile: optionalText('ORDERFLOW_PRICE_TABLE', {
+      expected: 'the path of a YAML or JSON price table',
+      defaultText: 'public-cloud list prices (operations.md)',
+      description:
+        'Prices per region (core-hour, GB-month of storage, currency) behind `orderflow_estimated_cost_per_order`. A file replaces the built-in table region by region; the built-in prices are in [operations.md](operations.md).',
+    }),
+    slo: Type.Object({
+      placedToConfirmedMs: integer('ORDERFLOW_SLO_PLACED_TO_CONFIRMED_MS', {
+        minimum: 1,
+        maximum: 30 * DAY_MS,
+        default: 60_000,
+        description:
+          'Time objective from placement to confirmation (stock reserved, fraud assessed, payment authorized). A `pending` order older than this counts in revenue at risk.',
+      }),
+      confirmedToShippedMs: integer('ORDERFLOW_SLO_CONFIRMED_TO_SHIPPED_MS', {
+        minimum: 1,
+        maximum: 30 * DAY_MS,
+        default: DAY_MS,
+        description:
+          'Time objective from confirmation to the last shipment dispatched. A confirmed (or partially shipped) order confirmed longer ago counts in revenue at risk.',
+      }),
+      placedToDeliveredMs: integer('ORDERFLOW_SLO_PLACED_TO_DELIVERED_MS', {
+        minimum: 1,
+        maximum: 90 * DAY_MS,
+        default: 5 * DAY_MS,
+        description:
+          'Time objective from placement to delivery. An order not delivered this long after placement counts in revenue at risk.',
+      }),
+    }),
+  }),
 });
 
 type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
@@ -339,6 +393,10 @@ export type PaymentGatewayConfig = AppConfig['paymentGateway'];
 export type NotificationsConfig = AppConfig['notifications'];
 /** The order saga (src/sagas): step deadlines and retries, and how long stock is held unpaid. */
 export type SagaConfig = AppConfig['saga'];
+/** The operations role: alert rules, incidents, stage time objectives and the price table. */
+export type OperationsConfig = AppConfig['operations'];
+/** Stage time objectives (ORDERFLOW_SLO_*), in milliseconds. */
+export type StageObjectives = OperationsConfig['slo'];
 export type LogLevel = AppConfig['logLevel'];
 export type SqliteSynchronous = AppConfig['sqliteSynchronous'];
 

@@ -1,7 +1,15 @@
 import { InvalidOptionsError } from './errors.ts';
 
 /** What a process runs (DESIGN.md §6): `orderflow start --roles api,saga,…`; default all. */
-export const ROLES = ['api', 'saga', 'inventory', 'payments', 'fulfillment', 'notifications'] as const;
+export const ROLES = [
+  'api',
+  'saga',
+  'inventory',
+  'payments',
+  'fulfillment',
+  'notifications',
+  'operations',
+] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(value: string): value is Role {

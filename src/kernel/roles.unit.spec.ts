@@ -15,12 +15,13 @@ describe('parseRoles', () => {
       'payments',
       'fulfillment',
       'notifications',
+      'operations',
     ]);
   });
 
   it('names an unknown role and the valid ones, with an InvalidOptionsError', () => {
     expect(() => parseRoles('api,shipping')).toThrow(
-      '--roles must be a comma-separated list of roles from: api, saga, inventory, payments, fulfillment, notifications (got unknown role "shipping")',
+      '--roles must be a comma-separated list of roles from: api, saga, inventory, payments, fulfillment, notifications, operations (got unknown role "shipping")',
     );
     expect(() => parseRoles('api,shipping')).toThrow(InvalidOptionsError);
   });

@@ -151,7 +151,7 @@ describe('orderflow start', () => {
     });
     expect(await failed.exited).toBe(2);
     expect(failed.stderr.trim()).toBe(
-      'orderflow: --roles must be a comma-separated list of roles from: api, saga, inventory, payments, fulfillment, notifications (got unknown role "shipping")',
+      'orderflow: --roles must be a comma-separated list of roles from: api, saga, inventory, payments, fulfillment, notifications, operations (got unknown role "shipping")',
     );
   });
 

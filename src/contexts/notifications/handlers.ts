@@ -47,7 +47,7 @@ import {
 } from './domain/vendor-webhooks.ts';
 import type { Mailer } from './mailer.ts';
 import type { VendorWebhookEndpoints } from './vendor-webhook-endpoints.ts';
-import { postWebhook } from './webhook-client.ts';
+import { postWebhook } from '../../kernel/webhooks/webhook-client.ts';
 
 export const NOTIFICATIONS_GROUP = 'notifications';
 

@@ -10,7 +10,7 @@ import {
   type VendorWebhookRegisteredData,
   type VendorWebhookRemovedData,
 } from './domain/vendor-webhooks.ts';
-import { SECRET_PATTERN, secretOfKey } from './domain/webhook-signature.ts';
+import { SECRET_PATTERN, secretOfKey } from '../../kernel/webhooks/webhook-signature.ts';
 import type { VendorWebhookEndpoints } from './vendor-webhook-endpoints.ts';
 
 export interface VendorWebhookHttpOptions {

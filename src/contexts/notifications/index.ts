@@ -18,7 +18,7 @@ export {
 } from './messages.ts';
 export { notificationStreamId } from './domain/notification.ts';
 export { customerAddress, TEMPLATES, type Template } from './domain/templates.ts';
-export { deriveVendorSecret, signWebhook, verifyWebhook } from './domain/webhook-signature.ts';
+export { deriveVendorSecret, signWebhook, verifyWebhook } from '../../kernel/webhooks/webhook-signature.ts';
 export { vendorWebhookStreamId, WEBHOOK_EVENTS } from './domain/vendor-webhooks.ts';
 export { NOTIFICATIONS_GROUP, NOTIFICATIONS_RETRY_POLICY } from './handlers.ts';
 export { mailDropFile, type Mailer } from './mailer.ts';

@@ -5,7 +5,7 @@ import {
   vendorWebhookStreamId,
   type VendorWebhookState,
 } from './domain/vendor-webhooks.ts';
-import { deriveVendorSecret } from './domain/webhook-signature.ts';
+import { deriveVendorSecret } from '../../kernel/webhooks/webhook-signature.ts';
 
 export interface ResolvedEndpoint {
   readonly url: string;

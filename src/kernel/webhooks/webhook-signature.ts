@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { InvalidOptionsError } from '../../../kernel/errors.ts';
+import { InvalidOptionsError } from '../errors.ts';
 
 /**
  * Webhook signatures, Standard Webhooks style (https://www.standardwebhooks.com): a secret is

@@ -1,5 +1,5 @@
-import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
-import { signWebhook } from './domain/webhook-signature.ts';
+import { AppError, ERROR_CODES } from '../errors.ts';
+import { signWebhook } from './webhook-signature.ts';
 
 export interface WebhookRequest {
   url: string;
