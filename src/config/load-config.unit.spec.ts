@@ -35,6 +35,14 @@ describe('loadConfig', () => {
       fraud: { threshold: 70, amountReview: 200_000, velocityWindowMs: 600_000, velocityLimit: 5 },
       paymentGateway: { latencyMs: 0, failureRate: 0, timeoutMs: 2000 },
       saga: { reservationTtlMs: 900_000, stepTimeoutMs: 30_000, paymentMaxAttempts: 3 },
+      operations: {
+        alertRulesFile: undefined,
+        alertEvalIntervalMs: 5000,
+        incidentQuietMs: 300_000,
+        incidentWebhookUrl: undefined,
+        priceTableFile: undefined,
+        slo: { placedToConfirmedMs: 60_000, confirmedToShippedMs: 86_400_000, placedToDeliveredMs: 432_000_000 },
+      },
     });
   });
 
@@ -66,6 +74,14 @@ describe('loadConfig', () => {
       ORDERFLOW_RESERVATION_TTL_MS: '60000',
       ORDERFLOW_SAGA_STEP_TIMEOUT_MS: '2500',
       ORDERFLOW_PAYMENT_MAX_ATTEMPTS: '5',
+      ORDERFLOW_ALERT_RULES: '/etc/orderflow/rules.yaml',
+      ORDERFLOW_ALERT_EVAL_INTERVAL_MS: '1000',
+      ORDERFLOW_INCIDENT_QUIET_MS: '60000',
+      ORDERFLOW_INCIDENT_WEBHOOK_URL: 'https://events.example.com/v2/enqueue',
+      ORDERFLOW_PRICE_TABLE: '/etc/orderflow/prices.json',
+      ORDERFLOW_SLO_PLACED_TO_CONFIRMED_MS: '30000',
+      ORDERFLOW_SLO_CONFIRMED_TO_SHIPPED_MS: '3600000',
+      ORDERFLOW_SLO_PLACED_TO_DELIVERED_MS: '86400000',
     });
     expect(config).toEqual({
       port: 0,
@@ -89,6 +105,14 @@ describe('loadConfig', () => {
       fraud: { threshold: 60, amountReview: 150_000, velocityWindowMs: 60_000, velocityLimit: 3 },
       paymentGateway: { latencyMs: 25, failureRate: 0.05, timeoutMs: 500 },
       saga: { reservationTtlMs: 60_000, stepTimeoutMs: 2500, paymentMaxAttempts: 5 },
+      operations: {
+        alertRulesFile: '/etc/orderflow/rules.yaml',
+        alertEvalIntervalMs: 1000,
+        incidentQuietMs: 60_000,
+        incidentWebhookUrl: 'https://events.example.com/v2/enqueue',
+        priceTableFile: '/etc/orderflow/prices.json',
+        slo: { placedToConfirmedMs: 30_000, confirmedToShippedMs: 3_600_000, placedToDeliveredMs: 86_400_000 },
+      },
     });
   });
 
