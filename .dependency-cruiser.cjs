@@ -67,8 +67,8 @@ module.exports = {
     layer(
       'operations-import-message-contracts',
       '^src/operations/',
-      [`src/(${PORTS})/`, 'src/operations/', MESSAGES],
-      'Operations see contexts only through their message contracts (messages.ts).',
+      [`src/(${PORTS})/`, 'src/operations/', MESSAGES, 'src/sagas/messages\\.ts$'],
+      'Operations see contexts and sagas only through their message contracts (messages.ts).',
     ),
     {
       name: 'adapters-import-ports-and-their-own-technology',

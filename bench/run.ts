@@ -6,6 +6,7 @@
  *
  *   npm run bench -- [--orders 5000] [--concurrency 64] [--rate 500] [--hot-stock 300]
  *                    [--carrier-delay-ms 5000] [--timeout-s 120] [--keep] [--mode embedded|distributed]
+ *                    [--roles api,saga,…]   (the server's `--roles`; default every role)
  *
  * Closed loop by default (each of `concurrency` clients places its next order when the last one was
  * accepted: maximum throughput); `--rate N` runs an open loop at N orders/s instead (latency at a
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     'timeout-s': { type: 'string', default: '120' },
     keep: { type: 'boolean', default: false },
     mode: { type: 'string', default: 'embedded' },
+    roles: { type: 'string' },
   },
 });
 
@@ -132,11 +134,16 @@ function serverEnv(dataDir: string): Record<string, string> {
 async function startOrderflow(dataDir: string, port: number): Promise<ChildProcess> {
   // BENCH_NODE_ARGS passes flags to the server's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/orderflow.mjs'), 'start'], {
-    cwd: ROOT,
-    env: { ...process.env, ...serverEnv(dataDir), ORDERFLOW_PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const roles = args.roles === undefined ? [] : ['--roles', args.roles];
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, path.join(ROOT, 'bin/orderflow.mjs'), 'start', ...roles],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...serverEnv(dataDir), ORDERFLOW_PORT: String(port) },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`orderflow exited with ${child.exitCode} during start`);

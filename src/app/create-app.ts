@@ -34,17 +34,30 @@ import {
   createMessageScheduler,
   MessageCatalog,
   redriveDeadLetter,
+  soleHolderLease,
   type DeadLetterStore,
   type HandlerGroup,
+  type LeaderLease,
   type Transport,
 } from '../messaging/index.ts';
 import { AppError, ERROR_CODES, InvalidOptionsError } from '../kernel/errors.ts';
 import { removePidFile, resolveAdminKey, writePidFile } from './data-dir.ts';
-import { createContextModules } from './context-modules.ts';
+import { createContextModules, initialSimulatorSettings } from './context-modules.ts';
+import { createSimulatorSettingsFollower } from '../simulators/simulator-settings.ts';
+import { registerSimulatorAdminRoutes } from '../simulators/simulator-admin-routes.ts';
 import { createDistributedAdapters } from './distributed-adapters.ts';
+import { createOperations } from './operations-wiring.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
 import type { OutboxRelay } from '../messaging/outbox/outbox-relay.ts';
 import { ROLES, type Role } from '../kernel/roles.ts';
+import {
+  createKpiProjection,
+  loadPriceTable,
+  registerKpiMetrics,
+  type KpiProjection,
+} from '../operations/kpi/index.ts';
+import { traceLogFields } from '../kernel/trace-context.ts';
+import { startTracing, type Tracing } from './tracing.ts';
 
 export interface CreateAppOptions {
   /** The roles this process runs. @default every role */
@@ -87,7 +100,9 @@ export function createMessageCatalog(): MessageCatalog {
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<App> {
   const roles: readonly Role[] = options.roles ?? ROLES;
   const has = (role: Role): boolean => roles.includes(role);
-  const logger = options.logger ?? pino({ level: config.logLevel });
+  const logger = options.logger ?? pino({ level: config.logLevel, mixin: traceLogFields });
+  // Set up when the app starts; consumers ask it whether spans are exported.
+  let tracing: Tracing | undefined;
   const adminKey = await resolveAdminKey(config.adminKey, config.dataDir);
 
   const adapters = await openAdapters(config, logger);
@@ -103,25 +118,43 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     store,
     onError: (error) => logger.warn({ err: error }, 'releasing due timers failed; retrying'),
   });
+  const simulators = createSimulatorSettingsFollower({
+    store,
+    initial: initialSimulatorSettings(config),
+    onError: (error) => logger.warn({ err: error }, 'following simulator settings failed; retrying'),
+  });
 
   // Restarts find every product already listed and write nothing.
   let catalog: Catalog;
+  let kpis: KpiProjection | undefined;
   try {
     catalog = await seedCatalog(store, DEMO_MARKETPLACE.products);
+    if (has('operations')) kpis = await createKpis(config, adapters, metrics, logger);
   } catch (error) {
     await transport.close().catch(() => undefined);
     await adapters.close();
     throw error;
   }
-  const modules = createContextModules(config, {
-    store,
-    messages,
-    catalog,
-    marketplace: DEMO_MARKETPLACE,
-    logger,
-    adminKey: adminKey.key,
-    now,
-  });
+  const modules = createContextModules(
+    config,
+    {
+      store,
+      messages,
+      catalog,
+      marketplace: DEMO_MARKETPLACE,
+      logger,
+      adminKey: adminKey.key,
+      now,
+    },
+    simulators,
+  );
+  const operations = createOperations(
+    config,
+    { store, messages, logger, adminKey: adminKey.key, now },
+    { lease: adapters.leaderLease('operations'), kpis, registry: metrics.registry },
+  );
+  if (has('operations')) operations.registerMetrics(metrics.registry);
+  modules.push(operations);
   for (const module of modules) messages.register(...module.messages);
   const localModules = modules.filter((module) => has(module.role));
 
@@ -146,6 +179,10 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         source: spec.source,
         // Messages cross processes in distributed mode: check them on the way in too.
         validateIncoming: adapters.mode === 'distributed',
+        recordSpans: () => tracing?.exporting === true,
+        messagingSystem: adapters.mode === 'distributed' ? 'nats' : 'orderflow',
+        // Incident messages are correlated by incident, not by order.
+        ...(spec.role === 'operations' ? { orderIdOf: () => undefined } : {}),
         logger: consumerLogger,
         now,
         observer: {
@@ -189,6 +226,12 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         adminKey: adminKey.key,
       });
       for (const module of modules) module.registerHttp?.(http);
+      registerSimulatorAdminRoutes(http, {
+        adminKey: adminKey.key,
+        store,
+        follower: simulators,
+        gatewayTimeoutMs: config.paymentGateway.timeoutMs,
+      });
       registerOperationsPage(http, {
         version: packageJson.version,
         mode: adapters.mode,
@@ -223,9 +266,13 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       );
       await relay?.stop();
       await scheduler.stop();
+      await kpis?.stop();
       for (const module of localModules) await module.stop?.();
+      await simulators.stop();
       await transport.close();
       await adapters.close();
+      // Last: the spans of the drained handlers are flushed too.
+      await tracing?.stop();
       await removePidFile(config.dataDir).catch(() => undefined);
       state = 'stopped';
     })();
@@ -249,10 +296,14 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         );
       }
       try {
+        tracing = startTracing({ version: packageJson.version, roles, logger });
+        // First: the simulators start with the settings operators changed before a restart.
+        await simulators.start();
         for (const module of localModules) await module.start?.();
         await transport.start();
         await relay?.start();
         await scheduler.start();
+        await kpis?.start();
         for (const c of consumers) {
           await c.consumer.start();
           c.running = true;
@@ -283,6 +334,10 @@ interface Adapters {
   connections(): Record<string, boolean>;
   /** Registers the adapters' own metrics (group commits of the embedded store, the relay's rounds). */
   registerMetrics(metrics: AppMetrics): void;
+  /** Bytes the store takes (SQLite file and WAL, or the namespace's tables), for the cost per order. */
+  storageBytes(): Promise<number>;
+  /** A lease among the copies of a role: a PostgreSQL advisory lock, or (embedded) the one process. */
+  leaderLease(name: string): LeaderLease;
   /** Closes the store (and, distributed, the outbox and dead-letter connections). After the transport. */
   close(): Promise<void>;
 }
@@ -310,6 +365,8 @@ async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters
       closed: () => embedded.closed(),
       connections: () => ({}),
       registerMetrics: (metrics) => registerStoreMetrics(metrics, () => embedded.stats()),
+      storageBytes: () => embedded.storageBytes(),
+      leaderLease: () => soleHolderLease(),
       close: () => embedded.store.close(),
     };
   }
@@ -345,6 +402,28 @@ async function openAdapters(config: AppConfig, logger: Logger): Promise<Adapters
   );
 }
 
+/** The operations role's KPI projection (DESIGN.md §9) and its business figures on /metrics. */
+async function createKpis(
+  config: AppConfig,
+  adapters: Adapters,
+  metrics: AppMetrics,
+  logger: Logger,
+): Promise<KpiProjection> {
+  const prices = await loadPriceTable({ file: config.operations.priceTableFile });
+  const projection = createKpiProjection({
+    store: adapters.store,
+    deadLetters: adapters.deadLetters,
+    objectives: config.operations.slo,
+    onError: (error) => logger.warn({ err: error }, 'KPI projection read failed; retrying'),
+  });
+  registerKpiMetrics(metrics.registry, projection, {
+    consumerLag: () => adapters.transport.consumerLag(),
+    deadLetters: (status) => adapters.deadLetters.count(status),
+    usage: { prices, storageBytes: () => adapters.storageBytes() },
+  });
+  return projection;
+}
+
 interface ApiDependencies {
   store: EventStore;
   catalog: Catalog;
@@ -369,6 +448,7 @@ function registerApi(http: HttpServer, deps: ApiDependencies): void {
     adminKey: deps.adminKey,
     deadLetters: deps.deadLetters,
     redrive: (id) => redriveDeadLetter(id, { deadLetters: deps.deadLetters, transport: deps.transport }),
+    store: deps.store,
   });
 }
 

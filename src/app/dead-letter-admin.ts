@@ -1,10 +1,18 @@
 import fs from 'node:fs';
 import type { AppConfig } from '../config/load-config.ts';
-import { redriveDeadLetter, type DeadLetter, type ListDeadLettersOptions } from '../messaging/index.ts';
+import type { EventStore } from '../event-store/index.ts';
+import {
+  deadLetterRedrivenAction,
+  recordOperatorAction,
+  redriveDeadLetter,
+  type DeadLetter,
+  type ListDeadLettersOptions,
+} from '../messaging/index.ts';
 import { AppError, ERROR_CODES, InvalidOptionsError } from '../kernel/errors.ts';
 import { runningServerPid } from './data-dir.ts';
 import { createEmbeddedAdapters } from './embedded-adapters.ts';
 import { unreachable } from './distributed-adapters.ts';
+import { openEventStore } from './open-event-store.ts';
 import { createPostgresDeadLetterStore } from '../adapters/postgres/postgres-dead-letter-store.ts';
 import { createNatsTransport } from '../adapters/nats/nats-transport.ts';
 
@@ -52,7 +60,9 @@ export async function openDeadLetterAdmin(config: AppConfig): Promise<DeadLetter
           `Orderflow (pid ${pid}) is running on ${config.dataDir}: redrive through it with POST /v1/admin/dead-letters/${id}/redrive, or stop it first`,
         );
       }
-      return redriveDeadLetter(id, { deadLetters, transport });
+      const letter = await redriveDeadLetter(id, { deadLetters, transport });
+      await recordOperatorAction(store, deadLetterRedrivenAction(letter, 'cli'));
+      return letter;
     },
     async close() {
       await transport.close();
@@ -84,6 +94,8 @@ async function openDistributedDeadLetterAdmin(
     name: 'orderflow-cli',
   });
   let connected = false;
+  // Opened with the first redrive, like the bus: listing needs neither.
+  let store: EventStore | undefined;
   return {
     list: (options) => deadLetters.list(options),
     async redrive(id) {
@@ -95,10 +107,14 @@ async function openDistributedDeadLetterAdmin(
         }
         connected = true;
       }
-      return redriveDeadLetter(id, { deadLetters, transport });
+      store ??= await openEventStore(config);
+      const letter = await redriveDeadLetter(id, { deadLetters, transport });
+      await recordOperatorAction(store, deadLetterRedrivenAction(letter, 'cli'));
+      return letter;
     },
     async close() {
       await transport.close();
+      await store?.close();
       await deadLetters.close();
     },
   };

@@ -1,8 +1,10 @@
 import { createPostgresEventStore } from '../adapters/postgres/postgres-event-store.ts';
+import { createPostgresStorageSize } from '../adapters/postgres/postgres-storage-size.ts';
 import { createPostgresOutbox } from '../adapters/postgres/postgres-outbox.ts';
 import type { EventStore } from '../event-store/index.ts';
 import { createPostgresDeadLetterStore } from '../adapters/postgres/postgres-dead-letter-store.ts';
-import type { DeadLetterStore } from '../messaging/index.ts';
+import type { DeadLetterStore, LeaderLease } from '../messaging/index.ts';
+import { createPostgresLeaderLease } from '../adapters/postgres/postgres-leader-lease.ts';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox/outbox-relay.ts';
 import { createNatsTransport, type NatsTransport } from '../adapters/nats/nats-transport.ts';
 import { AppError, ERROR_CODES, ensureError } from '../kernel/errors.ts';
@@ -24,6 +26,10 @@ export interface DistributedAdapters {
   connections(): { postgres: boolean; nats: boolean };
   /** The relay's publishing rounds and the messages they carried, for the relay metrics. */
   relayStats(): { rounds: number; messages: number };
+  /** Bytes of the namespace's PostgreSQL tables, for the cost-per-order estimate. */
+  storageBytes(): Promise<number>;
+  /** A lease among the copies of a role, on a PostgreSQL advisory lock named `<namespace>:<name>`. */
+  leaderLease(name: string): LeaderLease;
   /** Closes the outbox connection, the dead-letter store and the event store (close the transport first). */
   close(): Promise<void>;
 }
@@ -56,6 +62,7 @@ export function createDistributedAdapters(options: DistributedAdaptersOptions): 
   });
   const outbox = createPostgresOutbox({ url: options.storeUrl, schema });
   const deadLetters = createPostgresDeadLetterStore({ url: options.storeUrl, schema });
+  const storageSize = createPostgresStorageSize({ url: options.storeUrl, schema });
   const transport = createNatsTransport({
     servers: options.busUrl,
     namespace: options.namespace,
@@ -97,10 +104,18 @@ export function createDistributedAdapters(options: DistributedAdaptersOptions): 
     closed: () => closed,
     connections: () => ({ postgres: store.connected(), nats: transport.connected() }),
     relayStats: () => ({ rounds, messages: relayed }),
+    storageBytes: () => storageSize.bytes(),
+    leaderLease: (name) =>
+      createPostgresLeaderLease({
+        url: options.storeUrl,
+        name: `${schema}:${name}`,
+        onError: options.onRelayError,
+      }),
     async close() {
       closed = true;
       await outbox.close();
       await deadLetters.close();
+      await storageSize.close();
       await store.close();
     },
   };

@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import { openSqliteDatabase } from '../adapters/sqlite/sqlite-database.ts';
 import { createSqliteEventStore } from '../adapters/sqlite/sqlite-event-store.ts';
 import { createSqliteOutbox } from '../adapters/sqlite/sqlite-outbox.ts';
@@ -14,6 +15,8 @@ export interface EmbeddedAdapters {
   closed(): boolean;
   /** Group commits and the writes they held, for metrics. */
   stats(): { commits: number; writes: number };
+  /** Bytes of the SQLite file and its write-ahead log, for the cost-per-order estimate. */
+  storageBytes(): Promise<number>;
 }
 
 export interface EmbeddedAdaptersOptions {
@@ -39,5 +42,24 @@ export function createEmbeddedAdapters(options: EmbeddedAdaptersOptions): Embedd
     ...(options.onTransportError !== undefined ? { onError: options.onTransportError } : {}),
   });
   const deadLetters = createSqliteDeadLetterStore({ database });
-  return { store, transport, deadLetters, closed: () => database.closed, stats: () => database.stats() };
+  return {
+    store,
+    transport,
+    deadLetters,
+    closed: () => database.closed,
+    stats: () => database.stats(),
+    storageBytes: () => fileBytes(options.file, `${options.file}-wal`),
+  };
+}
+
+async function fileBytes(...files: string[]): Promise<number> {
+  const sizes = await Promise.all(
+    files.map((file) =>
+      fs.stat(file).then(
+        (stat) => stat.size,
+        () => 0,
+      ),
+    ),
+  );
+  return sizes.reduce((sum, size) => sum + size, 0);
 }

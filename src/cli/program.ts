@@ -38,6 +38,10 @@ export interface CliDeadLetterAdmin {
 export interface CliCommands {
   createApp(config: AppConfig, options: { roles: readonly Role[] }): Promise<CliApp>;
   openDeadLetterAdmin(config: AppConfig): Promise<CliDeadLetterAdmin>;
+  /** The alert rules (built-in + `operations.alertRulesFile`) as Prometheus rule groups (YAML). */
+  exportAlertRules(config: AppConfig): string;
+  /** A Grafana dashboard (classic JSON model) over the metrics and those rules. */
+  exportDashboard(config: AppConfig): string;
 }
 
 const EXIT_FAILED = 1;
@@ -146,6 +150,13 @@ async function withDeadLetters<T>(
   }
 }
 
+/** The loaded configuration, with `--rules <file>` in place of ORDERFLOW_ALERT_RULES when given. */
+function configWithRules(rulesFile: string | undefined): AppConfig {
+  const config = loadConfig();
+  if (rulesFile === undefined) return config;
+  return { ...config, operations: { ...config.operations, alertRulesFile: rulesFile } };
+}
+
 function formatDeadLetter(entry: DeadLetter): string {
   return [
     entry.id,
@@ -213,6 +224,26 @@ function createProgram(commands: CliCommands): Command {
     .action(async (id: string) => {
       const entry = await withDeadLetters(commands, (admin) => admin.redrive(id));
       console.log(`re-driven ${entry.id} (${entry.message.type}) to group ${entry.group}`);
+    });
+
+  const ops = program
+    .command('ops')
+    .description('exports for teams that run their own Prometheus and Grafana');
+  const rulesOption = '--rules <file>';
+  const rulesHelp = 'alert rules file to add or override rules (default: ORDERFLOW_ALERT_RULES)';
+  ops
+    .command('export-rules')
+    .description('print the alert rules as Prometheus rule groups (for promtool check rules)')
+    .option(rulesOption, rulesHelp)
+    .action((options: { rules?: string }) => {
+      process.stdout.write(commands.exportAlertRules(configWithRules(options.rules)));
+    });
+  ops
+    .command('export-dashboard')
+    .description('print a Grafana dashboard (classic JSON model) of the metrics and alert rules')
+    .option(rulesOption, rulesHelp)
+    .action((options: { rules?: string }) => {
+      console.log(commands.exportDashboard(configWithRules(options.rules)));
     });
   return program;
 }

@@ -191,12 +191,12 @@ export const CONFIG_SCHEMA = Type.Object({
     maximum: DAY_MS,
     default: 5000,
     description:
-      "The carrier simulator's delay before dispatch and before delivery. `0` = at once (tests, benchmarks).",
+      "The carrier simulator's delay before dispatch and before delivery. `0` = at once (tests, benchmarks). An operator can change it while Orderflow runs (`PUT /v1/admin/simulators/carrier`, see [operations.md](operations.md)); a change is stored and stays in force across restarts, over this value.",
   }),
   carrierFailureRate: fraction('ORDERFLOW_CARRIER_FAILURE_RATE', {
     default: 0,
     description:
-      "Fraction of the carrier simulator's dispatch attempts that fail as if the carrier's pickup API were down (error `CARRIER_UNAVAILABLE`); the fulfillment consumer retries them with backoff, and after its attempts dead-letters them. For resilience drills; `0` = never.",
+      "Fraction of the carrier simulator's dispatch attempts that fail as if the carrier's pickup API were down (error `CARRIER_UNAVAILABLE`); the fulfillment consumer retries them with backoff, and after its attempts dead-letters them. For resilience drills; `0` = never. An operator can change it while Orderflow runs (`PUT /v1/admin/simulators/carrier`, see [operations.md](operations.md)); a change is stored and stays in force across restarts, over this value.",
   }),
   notifications: Type.Object({
     smtpUrl: optionalUrl('ORDERFLOW_SMTP_URL', ['smtp', 'smtps'], {
@@ -283,12 +283,12 @@ export const CONFIG_SCHEMA = Type.Object({
       default: 0,
       expected: 'an integer from 0 to 300000, below `ORDERFLOW_GATEWAY_TIMEOUT_MS`',
       description:
-        "The built-in payment gateway simulator's delay on every call (authorize, capture, void, refund). The simulator plays the outside provider: it keeps its own ledger of every operation, by idempotency key, in `<data dir>/simulators/payment-gateway.db`.",
+        "The built-in payment gateway simulator's delay on every call (authorize, capture, void, refund). The simulator plays the outside provider: it keeps its own ledger of every operation, by idempotency key, in `<data dir>/simulators/payment-gateway.db`. An operator can change it while Orderflow runs (`PUT /v1/admin/simulators/payment-gateway`, see [operations.md](operations.md)); a change is stored and stays in force across restarts, over this value.",
     }),
     failureRate: fraction('ORDERFLOW_GATEWAY_FAILURE_RATE', {
       default: 0,
       description:
-        "Fraction of the simulator's calls that fail as unavailable before doing anything (`GATEWAY_UNAVAILABLE`); the payments consumer retries them with backoff.",
+        "Fraction of the simulator's calls that fail as unavailable before doing anything (`GATEWAY_UNAVAILABLE`); the payments consumer retries them with backoff. An operator can change it while Orderflow runs (`PUT /v1/admin/simulators/payment-gateway`, see [operations.md](operations.md)); a change is stored and stays in force across restarts, over this value.",
     }),
     timeoutMs: integer('ORDERFLOW_GATEWAY_TIMEOUT_MS', {
       minimum: 1,

@@ -41,7 +41,11 @@ describe('loadConfig', () => {
         incidentQuietMs: 300_000,
         incidentWebhookUrl: undefined,
         priceTableFile: undefined,
-        slo: { placedToConfirmedMs: 60_000, confirmedToShippedMs: 86_400_000, placedToDeliveredMs: 432_000_000 },
+        slo: {
+          placedToConfirmedMs: 60_000,
+          confirmedToShippedMs: 86_400_000,
+          placedToDeliveredMs: 432_000_000,
+        },
       },
     });
   });
@@ -111,7 +115,11 @@ describe('loadConfig', () => {
         incidentQuietMs: 60_000,
         incidentWebhookUrl: 'https://events.example.com/v2/enqueue',
         priceTableFile: '/etc/orderflow/prices.json',
-        slo: { placedToConfirmedMs: 30_000, confirmedToShippedMs: 3_600_000, placedToDeliveredMs: 86_400_000 },
+        slo: {
+          placedToConfirmedMs: 30_000,
+          confirmedToShippedMs: 3_600_000,
+          placedToDeliveredMs: 86_400_000,
+        },
       },
     });
   });

@@ -1,9 +1,11 @@
 import { Type } from '@sinclair/typebox';
+import type { EventStore } from '../event-store/index.ts';
 import type {
   DeadLetter,
   DeadLetterStatus,
   DeadLetterStore,
 } from '../messaging/dead-letter/dead-letter-store.ts';
+import { deadLetterRedrivenAction, recordOperatorAction } from '../messaging/index.ts';
 import { createAdminAuth } from '../kernel/http/admin-auth.ts';
 import type { HttpServer } from '../kernel/http/index.ts';
 import { problemResponse } from '../kernel/http/problem-details.ts';
@@ -13,6 +15,8 @@ export interface AdminRoutesOptions {
   deadLetters: DeadLetterStore;
   /** Sends a parked dead letter back to its group and marks it re-driven. */
   redrive: (id: string) => Promise<DeadLetter>;
+  /** Where each redrive is recorded as an operator action (incident timelines show it). */
+  store: EventStore;
 }
 
 const DeadLetterSchema = Type.Object({
@@ -93,6 +97,10 @@ export function registerAdminRoutes(app: HttpServer, options: AdminRoutesOptions
         },
       },
     },
-    async (request) => options.redrive(request.params.id),
+    async (request) => {
+      const letter = await options.redrive(request.params.id);
+      await recordOperatorAction(options.store, deadLetterRedrivenAction(letter, 'http'));
+      return letter;
+    },
   );
 }

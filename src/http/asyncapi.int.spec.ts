@@ -4,6 +4,7 @@ import { INVENTORY_MESSAGES } from '../contexts/inventory/index.ts';
 import { NOTIFICATION_MESSAGES } from '../contexts/notifications/index.ts';
 import { ORDER_MESSAGES } from '../contexts/orders/index.ts';
 import { PAYMENT_MESSAGES } from '../contexts/payments/index.ts';
+import { OPERATIONS_MESSAGES } from '../operations/index.ts';
 import { SAGA_MESSAGES } from '../sagas/index.ts';
 import { removeDir, startTestApp, type TestApp } from '../../test/support/test-app.ts';
 
@@ -41,7 +42,7 @@ describe('GET /asyncapi.json', () => {
     removeDir(test.dataDir);
   });
 
-  it('is an AsyncAPI 3.0 document of every message type the contexts and the saga define', () => {
+  it('is an AsyncAPI 3.0 document of every message type the contexts, the saga and operations define', () => {
     expect(document.asyncapi).toBe('3.0.0');
     const defined = [
       ...ORDER_MESSAGES,
@@ -50,6 +51,7 @@ describe('GET /asyncapi.json', () => {
       ...FULFILLMENT_MESSAGES,
       ...NOTIFICATION_MESSAGES,
       ...SAGA_MESSAGES,
+      ...OPERATIONS_MESSAGES,
     ].map((definition) => definition.type);
     expect(Object.keys(document.components.messages).sort()).toEqual([...new Set(defined)].sort());
   });

@@ -8,6 +8,7 @@ import { checkInteger, checkNonEmptyString, throwIfInvalid } from '../kernel/opt
 import type { AppMetrics } from './metrics.ts';
 import type { HttpServer } from '../kernel/http/http-server.ts';
 import { installProblemDetails, problemOf, sendProblem } from '../kernel/http/problem-details.ts';
+import { installRequestTracing } from './request-tracing.ts';
 
 // ajv-formats is CommonJS with a `default` export that NodeNext types do not see as callable.
 const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv) => Ajv;
@@ -55,6 +56,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // First: its onRoute hook must see every route, its onRequest hook every request.
+  installRequestTracing(app, ALWAYS_SERVED);
 
   // Bodies are validated strictly (no coercion, no silently removed properties, every error
   // reported); query strings, params and headers are text, so they are coerced to the schema's types.

@@ -71,21 +71,34 @@ export function registerStoreMetrics(
   metrics: AppMetrics,
   stats: () => { commits: number; writes: number },
 ): void {
-  const registers = [metrics.registry];
-  new Gauge({
-    name: 'orderflow_store_commits_total',
-    help: 'Transactions (group commits) the store has made since start',
-    registers,
+  countSinceStart(
+    metrics,
+    'orderflow_store_commits_total',
+    'Transactions (group commits) the store has made since start',
+    () => stats().commits,
+  );
+  countSinceStart(
+    metrics,
+    'orderflow_store_writes_total',
+    'Units of work and other writes those transactions held',
+    () => stats().writes,
+  );
+}
+
+/**
+ * A counter of something the process counts since start (its own tally): at each scrape it is
+ * incremented by what was added since the last one, so it is a real counter (`_total`, rate()).
+ */
+function countSinceStart(metrics: AppMetrics, name: string, help: string, read: () => number): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers: [metrics.registry],
     collect() {
-      this.set(stats().commits);
-    },
-  });
-  new Gauge({
-    name: 'orderflow_store_writes_total',
-    help: 'Units of work and other writes those transactions held',
-    registers,
-    collect() {
-      this.set(stats().writes);
+      const now = read();
+      if (now > seen) this.inc(now - seen);
+      seen = Math.max(seen, now);
     },
   });
 }
@@ -109,21 +122,16 @@ export function registerRelayMetrics(
   metrics: AppMetrics,
   stats: () => { rounds: number; messages: number },
 ): void {
-  const registers = [metrics.registry];
-  new Gauge({
-    name: 'orderflow_outbox_relay_rounds_total',
-    help: 'Batches the outbox relay has published since start',
-    registers,
-    collect() {
-      this.set(stats().rounds);
-    },
-  });
-  new Gauge({
-    name: 'orderflow_outbox_relayed_messages_total',
-    help: 'Outbox messages the relay has published to the broker since start',
-    registers,
-    collect() {
-      this.set(stats().messages);
-    },
-  });
+  countSinceStart(
+    metrics,
+    'orderflow_outbox_relay_rounds_total',
+    'Batches the outbox relay has published since start',
+    () => stats().rounds,
+  );
+  countSinceStart(
+    metrics,
+    'orderflow_outbox_relayed_messages_total',
+    'Outbox messages the relay has published to the broker since start',
+    () => stats().messages,
+  );
 }

@@ -1,6 +1,8 @@
 import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { InvalidOptionsError } from './errors.ts';
+import { context, trace, type Context } from '@opentelemetry/api';
+import { traceparentOf } from './trace-context.ts';
 
 /**
  * The envelope every message travels in: CloudEvents 1.0 attributes plus correlation, causation,
@@ -48,11 +50,16 @@ export interface EnvelopeFactoryOptions {
   now?: () => Date;
 }
 
-/** Builds envelopes: ids, times, correlation and trace propagation from the cause. */
+/**
+ * Builds envelopes: ids, times, correlation and trace propagation. The trace parent is the span of
+ * `traced` (the sending handler's, the HTTP request's; by default the active context's), so the
+ * message's consumer span is its child (see traceparentFor).
+ */
 export function createEnvelope<T>(
   message: NewMessage<T>,
   options: EnvelopeFactoryOptions,
   cause?: Envelope,
+  traced: Context = context.active(),
 ): Envelope<T> {
   const correlationid = message.correlationId ?? cause?.correlationid;
   if (correlationid === undefined) {
@@ -72,7 +79,7 @@ export function createEnvelope<T>(
     datacontenttype: 'application/json',
     correlationid,
     partitionkey: message.partitionKey ?? correlationid,
-    traceparent: childTraceparent(cause?.traceparent),
+    traceparent: traceparentFor(traced, cause),
     data: message.data,
     ...(message.subject !== undefined ? { subject: message.subject } : {}),
     ...(cause !== undefined ? { causationid: cause.id } : {}),
@@ -80,8 +87,19 @@ export function createEnvelope<T>(
   return envelope;
 }
 
+/**
+ * The recording span's own traceparent: the consumer's span becomes its child. A span that records
+ * nothing (no exporter) is no parent to point at: a new span id in its trace, so that each message
+ * still has an id of its own in the log lines. Without a span, the same in the cause's trace.
+ */
+function traceparentFor(traced: Context, cause: Envelope | undefined): string {
+  const own = traceparentOf(traced);
+  if (own === undefined) return childTraceparent(cause?.traceparent);
+  return trace.getSpan(traced)!.isRecording() ? own : `${own.slice(0, 36)}${randomHex(8)}${own.slice(52)}`;
+}
+
 /** A new span in the cause's trace, or a new trace. Format: `00-<trace-id>-<span-id>-01`. */
-export function childTraceparent(parent: string | undefined): string {
+function childTraceparent(parent: string | undefined): string {
   const span = randomHex(8);
   const traceId = parent !== undefined && parent.length === 55 ? parent.slice(3, 35) : randomHex(16);
   return `00-${traceId}-${span}-01`;

@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   SKU_NOT_FOUND: 'SKU_NOT_FOUND',
   STOCK_BELOW_RESERVED: 'STOCK_BELOW_RESERVED',
   INVALID_STATE: 'INVALID_STATE',
+  INCIDENT_NOT_FOUND: 'INCIDENT_NOT_FOUND',
+  INCIDENT_ALREADY_RESOLVED: 'INCIDENT_ALREADY_RESOLVED',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -94,6 +96,8 @@ export const ERROR_CATEGORIES: Readonly<Record<ErrorCode, ErrorCategory>> = {
   SKU_NOT_FOUND: 'not_found',
   STOCK_BELOW_RESERVED: 'conflict',
   INVALID_STATE: 'conflict',
+  INCIDENT_NOT_FOUND: 'not_found',
+  INCIDENT_ALREADY_RESOLVED: 'conflict',
 };
 
 export interface AppErrorOptions extends ErrorOptions {

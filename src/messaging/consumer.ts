@@ -1,5 +1,15 @@
+import { context, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { EventStore, NewEvent, ScheduledMessage, StreamAppend } from '../event-store/event-store.ts';
 import { ensureError, isAppError, isTerminalError, TerminalError } from '../kernel/errors.ts';
+import {
+  deliveryTraceContext,
+  endConsumerSpan,
+  recordFailure,
+  startConsumerSpan,
+  type ConsumerSpan,
+  type ConsumerSpanOptions,
+} from './consumer-span.ts';
+import { traceFields } from '../kernel/trace-context.ts';
 import type { DeadLetterStore } from './dead-letter/dead-letter-store.ts';
 import type { HandlerContext, HandlerGroup, MessageHandler, RetryPolicyOptions } from './handler.ts';
 import { createEnvelope, type Envelope, type EnvelopeFactoryOptions } from '../kernel/envelope.ts';
@@ -50,6 +60,19 @@ export interface ConsumerOptions {
   maxInFlight?: number;
   logger?: ConsumerLogger;
   observer?: ConsumerObserver;
+  /**
+   * Whether to make a CONSUMER span per delivery: true while an SDK records them (spans are
+   * exported). Without spans the incoming message's trace is handed on as it is, at no cost.
+   * @default () => false
+   */
+  recordSpans?: () => boolean;
+  /** `messaging.system` of the consumer spans, e.g. `nats`. @default 'orderflow' (the embedded bus) */
+  messagingSystem?: string;
+  /**
+   * The order a message is for: its spans' `orderflow.order_id` and its log lines' `order_id`.
+   * @default the message's correlation id (an order's messages are correlated by the order id)
+   */
+  orderIdOf?: (message: Envelope) => string | undefined;
   /** Clock for the times of sent messages. @default () => new Date() */
   now?: () => Date;
 }
@@ -94,6 +117,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const envelopeOptions: EnvelopeFactoryOptions = {
     source: options.source,
     ...(options.now !== undefined ? { now: options.now } : {}),
+  };
+  const recordSpans = options.recordSpans ?? (() => false);
+  const spanOptions: ConsumerSpanOptions = {
+    group: name,
+    system: options.messagingSystem ?? 'orderflow',
+    orderIdOf: options.orderIdOf ?? ((message) => message.correlationid),
   };
   const types = Object.keys(handlers);
   throwIfInvalid(
@@ -146,7 +175,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
 
   function run(delivery: Delivery, key: string): void {
     running++;
-    void handle(delivery).then((done) => {
+    void traced(delivery).then((done) => {
       running--;
       const lane = lanes.get(key)!;
       if (!done) {
@@ -165,14 +194,30 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     });
   }
 
+  /**
+   * Handles the delivery in its CONSUMER span, if spans are recorded: the messages the handler
+   * sends are its children and the consumer's log lines carry it. It is the active context too, for
+   * the handler's own lines. Measured: a span per delivery costs a fifth of the bus's throughput
+   * even with no SDK (the objects outlive the group commit), hence none unless they are exported.
+   */
+  function traced(delivery: Delivery): Promise<boolean> {
+    if (!recordSpans()) return handle(delivery, undefined);
+    const started = startConsumerSpan(delivery.message, delivery.deliveryCount, spanOptions);
+    return context.with(started.context, handle, undefined, delivery, started);
+  }
+
   /** Handles one delivery; true when it is acked (done), false when nacked for a retry. Never throws. */
-  async function handle(delivery: Delivery): Promise<boolean> {
+  async function handle(delivery: Delivery, started: ConsumerSpan | undefined): Promise<boolean> {
+    const span = started?.span;
+    // Without a span, sent messages are new spans in the incoming message's trace (createEnvelope).
+    const traced = started?.context ?? ROOT_CONTEXT;
     const { message, deliveryCount } = delivery;
-    const started = performance.now();
+    const startedAt = performance.now();
     try {
       if (validateIncoming) catalog.validate(message.type, message.data);
       if (await store.isHandled(name, message.id)) {
         delivery.ack();
+        if (span !== undefined) endConsumerSpan(span, 'duplicate');
         return true;
       }
       const handler = handlers[message.type] as MessageHandler | undefined;
@@ -183,7 +228,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const cancelScheduled: string[] = [];
       await handler(
         message,
-        createContext(message, deliveryCount, appends, messages, schedule, cancelScheduled),
+        createContext(message, deliveryCount, traced, appends, messages, schedule, cancelScheduled),
       );
       await store.commit({
         appends,
@@ -193,16 +238,26 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         ...(cancelScheduled.length > 0 ? { cancelScheduled } : {}),
       });
       delivery.ack();
-      notify(() => observer?.handled?.(name, message.type, performance.now() - started));
+      if (span !== undefined) endConsumerSpan(span, 'handled');
+      notify(() => observer?.handled?.(name, message.type, performance.now() - startedAt));
       return true;
     } catch (thrown) {
-      return fail(delivery, ensureError(thrown));
+      const error = ensureError(thrown);
+      if (span !== undefined) recordFailure(span, error);
+      const done = await fail(
+        delivery,
+        error,
+        started?.context ?? deliveryTraceContext(message, spanOptions),
+      );
+      if (span !== undefined) endConsumerSpan(span, done ? 'dead_lettered' : 'retried');
+      return done;
     }
   }
 
-  async function fail(delivery: Delivery, error: Error): Promise<boolean> {
+  async function fail(delivery: Delivery, error: Error, traced: Context): Promise<boolean> {
     const { message, deliveryCount } = delivery;
     const log = {
+      ...traceFields(traced),
       group: name,
       type: message.type,
       messageId: message.id,
@@ -243,6 +298,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   function createContext(
     message: Envelope,
     deliveryCount: number,
+    traced: Context,
     appends: StreamAppend[],
     messages: Envelope[],
     schedule: ScheduledMessage[],
@@ -270,12 +326,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         });
       },
       send(newMessage) {
-        const envelope = createEnvelope(newMessage, envelopeOptions, message);
+        const envelope = createEnvelope(newMessage, envelopeOptions, message, traced);
         catalog.validate(envelope.type, envelope.data);
         messages.push(envelope);
       },
       schedule(newMessage, delayMs) {
-        const envelope = createEnvelope(newMessage, envelopeOptions, message);
+        const envelope = createEnvelope(newMessage, envelopeOptions, message, traced);
         catalog.validate(envelope.type, envelope.data);
         schedule.push({ message: envelope, dueAt: clock().getTime() + Math.max(0, delayMs) });
       },

@@ -3,7 +3,7 @@
 export type { Delivery, Transport, TransportSubscribeOptions, TransportSubscription } from './transport.ts';
 export type { HandlerContext, HandlerGroup, MessageHandler, RetryPolicyOptions } from './handler.ts';
 export type { Envelope, EnvelopeFactoryOptions, NewMessage } from '../kernel/envelope.ts';
-export { childTraceparent, contextOf, createEnvelope, nameOf, partitionOf } from '../kernel/envelope.ts';
+export { contextOf, createEnvelope, nameOf, partitionOf } from '../kernel/envelope.ts';
 export type { MessageData, MessageDefinition } from './message-catalog.ts';
 export { defineMessage, MessageCatalog } from './message-catalog.ts';
 export type { Consumer, ConsumerLogger, ConsumerObserver, ConsumerOptions } from './consumer.ts';
@@ -23,3 +23,14 @@ export type {
 export type { RedriveDeadLetterOptions } from './dead-letter/redrive.ts';
 export { redriveDeadLetter } from './dead-letter/redrive.ts';
 export type { ContextModule, ModuleDependencies } from './context-module.ts';
+export type { LeaderLease } from './leader-lease.ts';
+export { soleHolderLease } from './leader-lease.ts';
+export type { NewOperatorAction, OperatorAction } from './operator-actions.ts';
+export {
+  deadLetterRedrivenAction,
+  OPERATOR_ACTION_RECORDED,
+  OPERATOR_ACTIONS_STREAM,
+  operatorActionAppend,
+  readOperatorActions,
+  recordOperatorAction,
+} from './operator-actions.ts';

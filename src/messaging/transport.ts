@@ -33,6 +33,11 @@ export interface Transport {
   /** Sends one message again to one group only (dead-letter redrive). */
   redeliver(group: string, message: Envelope): Promise<void>;
   subscribe(options: TransportSubscribeOptions): Promise<TransportSubscription>;
+  /**
+   * Consumer lag: per durable group that ever subscribed (in any process), the messages published
+   * to it and not yet acked, summed over its partitions (`orderflow_consumer_lag_messages`).
+   */
+  consumerLag(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 

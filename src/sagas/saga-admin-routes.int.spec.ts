@@ -9,7 +9,7 @@ import type { ReleaseStockData } from '../contexts/inventory/messages.ts';
 import { orderStreamId } from '../contexts/orders/domain/order.ts';
 import { createHttpServer, createMetrics } from '../http/index.ts';
 import { PROBLEM_CONTENT_TYPE, type HttpServer } from '../kernel/http/index.ts';
-import type { Envelope } from '../messaging/index.ts';
+import { readOperatorActions, type Envelope } from '../messaging/index.ts';
 import { orderSagaStreamId } from './order/order-saga.ts';
 import { registerSagaAdminRoutes, type SagaSummary } from './saga-admin-routes.ts';
 import {
@@ -68,7 +68,7 @@ describe('saga admin routes (SQLite store, embedded bus, saga consumer)', () => 
       lifecycle: () => 'running',
       version: 'test',
     });
-    registerSagaAdminRoutes(http, { adminKey: KEY, runtime: system.runtime });
+    registerSagaAdminRoutes(http, { adminKey: KEY, runtime: system.runtime, store: system.store });
     await http.ready();
   });
 
@@ -135,6 +135,13 @@ describe('saga admin routes (SQLite store, embedded bus, saga consumer)', () => 
     });
     expect(retried.statusCode).toBe(202);
     expect(retried.json()).toMatchObject({ id: orderId, status: 'compensating', attention: null });
+    expect(await readOperatorActions(system.store)).toEqual([
+      expect.objectContaining({
+        kind: 'saga_retried',
+        text: `order saga ${orderId} retried (pending compensations: reserve-stock)`,
+        details: expect.objectContaining({ sagaId: orderId }),
+      }),
+    ]);
 
     // Waits for the re-sent ReleaseStock.
     await vi.waitUntil(async () => (releases.length === 4 ? true : undefined), {
@@ -179,6 +186,7 @@ describe('saga admin routes (SQLite store, embedded bus, saga consumer)', () => 
       headers: auth,
     });
     expect(again.statusCode).toBe(409);
+    expect(await readOperatorActions(system.store)).toHaveLength(1);
     expect(again.headers['content-type']).toContain(PROBLEM_CONTENT_TYPE);
     expect(again.json()).toMatchObject({
       code: 'SAGA_NOT_RETRYABLE',

@@ -1,10 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { EventStore } from '../event-store/index.ts';
 import { createAdminAuth, problemResponse, type HttpServer } from '../kernel/http/index.ts';
+import { recordOperatorAction } from '../messaging/index.ts';
 import type { SagaRuntime, SagaState } from './engine/index.ts';
 
 export interface SagaAdminRoutesOptions<D> {
   adminKey: string;
   runtime: SagaRuntime<D>;
+  /** Where each retry is recorded as an operator action (incident timelines show it). */
+  store: EventStore;
 }
 
 const SagaFailureSchema = Type.Object({
@@ -53,7 +57,8 @@ const Unauthorized = {
 /**
  * Operators' view of parked sagas: `GET /v1/admin/sagas?status=needs_attention` lists the sagas whose
  * compensation ran out of attempts; `POST /v1/admin/sagas/{id}/retry` re-sends the pending
- * compensation commands of one of them (with a fresh budget of attempts). Behind the admin key.
+ * compensation commands of one of them (with a fresh budget of attempts), recorded as an operator
+ * action. Behind the admin key.
  */
 export function registerSagaAdminRoutes<D>(app: HttpServer, options: SagaAdminRoutesOptions<D>): void {
   const authenticate = createAdminAuth(options.adminKey);
@@ -108,6 +113,11 @@ export function registerSagaAdminRoutes<D>(app: HttpServer, options: SagaAdminRo
     },
     async (request, reply) => {
       const saga = await runtime.retry(request.params.id, 'operator');
+      await recordOperatorAction(options.store, {
+        kind: 'saga_retried',
+        text: `${saga.definition} saga ${saga.sagaId} retried (pending compensations: ${saga.compensations.join(', ')})`,
+        details: { sagaId: saga.sagaId, definition: saga.definition, compensations: [...saga.compensations] },
+      });
       return reply.code(202).send(summaryOf(runtime, saga));
     },
   );

@@ -134,7 +134,7 @@ export function createSagaModule(deps: ModuleDependencies, saga: OrderSagaOption
     messages: SAGA_MESSAGES,
     handlerGroups: [runtime.handlers],
     registerHttp(http) {
-      registerSagaAdminRoutes(http, { adminKey: deps.adminKey, runtime });
+      registerSagaAdminRoutes(http, { adminKey: deps.adminKey, runtime, store: deps.store });
     },
   };
 }

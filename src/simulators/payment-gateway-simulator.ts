@@ -113,8 +113,18 @@ export interface GatewayLedgerStats {
   paymentsCapturedMoreThanOnce: number;
 }
 
+/** What an operator may change while the simulator runs (`PUT /v1/admin/simulators/payment-gateway`). */
+export interface GatewaySettings {
+  latencyMs: number;
+  failureRate: number;
+}
+
 export interface SimulatedGateway extends PaymentGateway {
   readonly file: string;
+  /** The settings in force, and the timeout they must stay below. */
+  settings(): GatewaySettings & { timeoutMs: number };
+  /** Changes settings in place, for the calls that start from now on. Validated like the options. */
+  configure(settings: Partial<GatewaySettings>): void;
   /** Read-only counts over the ledger (tests, the crash test, the benchmark). */
   ledgerStats(): GatewayLedgerStats;
   /** The operations of one payment (keys prefixed `<paymentRef>:`), in ledger order. */
@@ -203,7 +213,8 @@ CREATE INDEX IF NOT EXISTS operations_target ON operations (target, kind);
 
 export function createSimulatedGateway(options: SimulatedGatewayOptions): SimulatedGateway {
   const resolved = resolveSimulatedGatewayOptions(options);
-  const { latencyMs, failureRate, timeoutMs, random, now } = resolved;
+  const { timeoutMs, random, now } = resolved;
+  let { latencyMs, failureRate } = resolved;
   const file = path.resolve(options.file);
   const database = openSqliteDatabase({ filename: file, synchronous: resolved.synchronous });
   const { db } = database;
@@ -396,16 +407,18 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions): Simula
 
   async function perform(request: Request): Promise<OperationRow> {
     if (closed) throw new GatewayUnavailableError('the payment gateway simulator is closed');
+    // One call keeps the latency it started with, whatever an operator changes meanwhile.
+    const latency = latencyMs;
     if (failureRate > 0 && random() < failureRate) {
       throw new GatewayUnavailableError(
         `the payment gateway is unavailable (simulated ${request.kind} failure)`,
       );
     }
-    if (latencyMs > 0) await sleep(latencyMs);
+    if (latency > 0) await sleep(latency);
     if (closed) throw new GatewayUnavailableError('the payment gateway simulator is closed');
     const row = await record(request);
     if (row.outcome === 'timed_out') {
-      await sleep(timeoutMs - latencyMs);
+      await sleep(timeoutMs - latency);
       throw new GatewayTimeoutError(request.kind, timeoutMs, { details: { idempotencyKey: request.key } });
     }
     return row;
@@ -413,6 +426,19 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions): Simula
 
   return {
     file,
+
+    settings: () => ({ latencyMs, failureRate, timeoutMs }),
+
+    configure(settings) {
+      const next = resolveSimulatedGatewayOptions({
+        file,
+        timeoutMs,
+        latencyMs: settings.latencyMs ?? latencyMs,
+        failureRate: settings.failureRate ?? failureRate,
+      });
+      latencyMs = next.latencyMs;
+      failureRate = next.failureRate;
+    },
 
     async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
       const row = await perform({

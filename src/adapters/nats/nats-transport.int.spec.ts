@@ -114,6 +114,44 @@ describe.runIf(available)('NATS JetStream transport', () => {
       );
     });
 
+    it("reports the lag of groups another process subscribed, and only its own namespace's", async () => {
+      const namespace = `test-${randomWord(12)}`;
+      harness = await openNats({ namespace });
+      const type = randomType();
+      const group = randomWord();
+      const held: Delivery[] = [];
+      await harness.transport.subscribe({ group, types: [type], onDelivery: (d) => void held.push(d) });
+      await harness.transport.publish([testMessage(type, 'a'), testMessage(type, 'b')]);
+      await expect.poll(() => held.length, { timeout: 10_000, interval: 5 }).toBe(2);
+
+      // The operations role alone: it subscribes to nothing and still sees the group.
+      const observer = createNatsTransport({ servers: SERVICE_URLS.nats, namespace: namespace });
+      // Namespaces sharing a prefix keep apart.
+      const neighbour = createNatsTransport({
+        servers: SERVICE_URLS.nats,
+        namespace: `${namespace}_x`,
+        fetchExpiresMs: 1_000,
+      });
+      await observer.start();
+      await neighbour.start();
+      try {
+        await neighbour.subscribe({ group: 'other', types: [type], onDelivery: () => undefined });
+        await neighbour.publish([testMessage(type, 'c')]);
+        expect(await observer.consumerLag()).toEqual({ [group]: 2 });
+        await expect
+          .poll(() => neighbour.consumerLag(), { timeout: 10_000, interval: 50 })
+          .toEqual({ other: 1 });
+        for (const delivery of held) delivery.ack();
+        await expect
+          .poll(() => observer.consumerLag(), { timeout: 10_000, interval: 50 })
+          .toEqual({ [group]: 0 });
+      } finally {
+        await observer.close();
+        await neighbour.close();
+        await deleteStreams(`${namespace}_x`);
+      }
+    });
+
     it('rejects invalid options with one message listing every problem', () => {
       expect(() =>
         createNatsTransport({

@@ -574,6 +574,29 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
     return part.releasing;
   }
 
+  /**
+   * Sums, per group, its durables' `num_pending` (not yet delivered) and `num_ack_pending`
+   * (delivered, not acked), listed from the server so that a process which subscribes to nothing
+   * sees every group. A durable counts every message of its partition subject, including the types
+   * its group acks unseen, which it passes at once.
+   */
+  async function consumerLag(): Promise<Record<string, number>> {
+    const { jsm } = running();
+    const lag: Record<string, number> = {};
+    // The namespace's subjects pick its streams, not a name prefix another namespace could share.
+    for await (const stream of jsm.streams.names(`${ns}.>`)) {
+      const context = stream.slice(ns.length + 1);
+      if (stream !== streamName(context)) continue;
+      const durable = new RegExp(`^${ns}_(.+)_${context}_p\\d+$`);
+      for await (const consumer of jsm.consumers.list(stream)) {
+        const group = durable.exec(consumer.name)?.[1];
+        if (group === undefined) continue;
+        lag[group] = (lag[group] ?? 0) + consumer.num_pending + consumer.num_ack_pending;
+      }
+    }
+    return lag;
+  }
+
   async function stopSubscription(subscription: SubscriptionRuntime): Promise<void> {
     if (!subscription.active) return;
     subscription.active = false;
@@ -698,6 +721,8 @@ export function createNatsTransport(options: NatsTransportOptions): NatsTranspor
       }
       return { group, stop: () => stopSubscription(subscription) };
     },
+
+    consumerLag,
 
     async close() {
       if (closed) return;

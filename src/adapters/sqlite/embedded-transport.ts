@@ -6,6 +6,7 @@ import type {
 } from '../../messaging/transport.ts';
 import { createAcks } from './embedded-acks.ts';
 import { createBusOffsets } from './embedded-bus-offsets.ts';
+import { createConsumerLag } from './embedded-consumer-lag.ts';
 import { newGroupRuntime, type GroupRuntime, type SubscriptionRuntime } from './embedded-bus-state.ts';
 import { createDispatcher, type DeliveryCallbacks } from './embedded-dispatch.ts';
 import { createLogReader } from './embedded-log-reader.ts';
@@ -31,7 +32,8 @@ import type { SqliteOutbox } from './sqlite-outbox.ts';
  * The parts, one file each: embedded-dispatch.ts (routing to partitions, delivery to the copies of
  * a group), embedded-acks.ts (acks, nacks and their redelivery timer), embedded-log-reader.ts (live
  * records and history), embedded-bus-offsets.ts (floors, nack counts, pruning: the bus's tables),
- * embedded-bus-state.ts (the in-memory state they share); this file holds the groups' lifecycle.
+ * embedded-bus-state.ts (the in-memory state they share), embedded-consumer-lag.ts (what each
+ * group has not acked); this file holds the groups' lifecycle.
  */
 export interface EmbeddedTransportOptions {
   /** The database the outbox lives in; bus offsets and nack counts are kept there too. */
@@ -100,6 +102,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Tran
   const isClosed = () => closed;
 
   const offsets = createBusOffsets({ database, outbox, groups, isClosed, onError });
+  const readConsumerLag = createConsumerLag({ database, groups });
   // Deliveries settle through the acks, which dispatch again: the two refer to each other.
   const callbacks: DeliveryCallbacks = {
     ack: (group, entry, token) => acks.ack(group, entry, token),
@@ -231,6 +234,10 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Tran
         group: name,
         stop: () => stopSubscription(subscription),
       };
+    },
+
+    async consumerLag() {
+      return readConsumerLag();
     },
 
     async close() {

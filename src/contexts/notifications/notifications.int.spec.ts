@@ -251,6 +251,7 @@ async function openSystem(
     adminKey: ADMIN_KEY,
     deadLetters,
     redrive: (id) => redriveDeadLetter(id, { deadLetters, transport }),
+    store,
   });
   await server.ready();
   return { adapters, module, consumers, http: server, published, deliveries, markers };

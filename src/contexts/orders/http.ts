@@ -1,7 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { StoredEvent } from '../../event-store/index.ts';
-import { parsePreferWait, problemResponse, type HttpServer } from '../../kernel/http/index.ts';
+import {
+  parsePreferWait,
+  problemResponse,
+  requestTraceContext,
+  type HttpServer,
+} from '../../kernel/http/index.ts';
 import { contextOf, nameOf } from '../../messaging/index.ts';
 import { AppError, ERROR_CODES } from '../../kernel/errors.ts';
 import { toMajorUnits } from '../../kernel/money.ts';
@@ -222,11 +227,12 @@ export function registerOrdersHttp(app: HttpServer, options: OrdersHttpOptions):
     async (request, reply) => {
       // A malformed preference is ignored, as RFC 7240 asks.
       const wait = parsePreferWait(request.headers.prefer);
-      const traceparent = request.headers.traceparent;
+      // The request's span continues the caller's traceparent; the order's trace continues it.
+      const traced = requestTraceContext(request);
       const outcome = await intake.place({
         idempotencyKey: request.headers['idempotency-key'],
         command: request.body,
-        ...(typeof traceparent === 'string' ? { traceparent } : {}),
+        ...(traced !== undefined ? { trace: traced } : {}),
       });
       if (outcome.created) onOrderPlaced?.(outcome.order);
       let order = outcome.order;

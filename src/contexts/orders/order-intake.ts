@@ -1,7 +1,15 @@
 import { v5 as uuidv5 } from 'uuid';
 import type { EventStore, StoredEvent } from '../../event-store/index.ts';
-import { childTraceparent, createEnvelope, type MessageCatalog } from '../../messaging/index.ts';
-import { AppError, ERROR_CODES, ValidationError, isConcurrencyError } from '../../kernel/errors.ts';
+import { context, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { createEnvelope, type MessageCatalog } from '../../messaging/index.ts';
+import { tracer, withOrderId } from '../../kernel/trace-context.ts';
+import {
+  AppError,
+  ERROR_CODES,
+  ValidationError,
+  isAppError,
+  isConcurrencyError,
+} from '../../kernel/errors.ts';
 import type { CatalogLookup } from '../catalog/index.ts';
 import { canonicalHash } from './canonical-json.ts';
 import { CancelOrder, OrderPlaced, type OrderPlacedMetadata } from './messages.ts';
@@ -27,8 +35,8 @@ export interface OrderIntakeOptions {
 export interface PlaceOrderRequest {
   idempotencyKey: string;
   command: PlaceOrder;
-  /** The caller's W3C trace context, continued by the OrderPlaced message. */
-  traceparent?: string;
+  /** The HTTP request's trace context: the order's trace continues its span. @default the active context */
+  trace?: Context;
 }
 
 export interface PlaceOrderOutcome {
@@ -61,7 +69,9 @@ export function parseOrderId(text: string): string | undefined {
   return UUID_PATTERN.test(id) ? id : undefined;
 }
 
-const TRACEPARENT_PATTERN = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+function isServerFault(error: Error): boolean {
+  return !isAppError(error) || error.category === 'internal' || error.category === 'unavailable';
+}
 
 /**
  * Order intake: idempotent, one unit of work per new order. The order id is derived from the
@@ -87,38 +97,58 @@ export function createOrderIntake(options: OrderIntakeOptions): OrderIntake {
     return { created: false, order };
   }
 
+  async function place(orderId: string, traced: Context, { idempotencyKey, command }: PlaceOrderRequest) {
+    const requestHash = canonicalHash(command);
+    const at = now();
+    const decision = placeOrder(command, { catalog, orderId, now: at });
+    if (decision instanceof ValidationError) throw decision;
+
+    // Its traceparent is the orders.place span: the saga's span of it is a child.
+    const envelope = createEnvelope(
+      { type: OrderPlaced.type, data: decision.data, correlationId: orderId, subject: orderId },
+      { source: ORDERS_SOURCE, now: () => at },
+      undefined,
+      traced,
+    );
+    messages.validate(envelope.type, envelope.data);
+    const metadata: OrderPlacedMetadata = { correlationId: orderId, idempotencyKey, requestHash };
+    if (envelope.traceparent !== undefined) metadata.traceparent = envelope.traceparent;
+    const event = { type: decision.type, data: decision.data, metadata };
+
+    try {
+      // The event and its message in one transaction: the order is durable and published, or neither.
+      await store.commit({
+        appends: [{ streamId: orderStreamId(orderId), events: [event], expectedVersion: 'no_stream' }],
+        messages: [envelope],
+      });
+    } catch (error) {
+      // Someone placed an order with this key first (a retry, or a concurrent twin of this request).
+      if (isConcurrencyError(error)) return replay(orderId, requestHash);
+      throw error;
+    }
+    return { created: true, order: evolve(undefined, event)! };
+  }
+
   return {
-    async place({ idempotencyKey, command, traceparent }) {
-      const requestHash = canonicalHash(command);
-      const orderId = orderIdFor(idempotencyKey);
-      const at = now();
-      const decision = placeOrder(command, { catalog, orderId, now: at });
-      if (decision instanceof ValidationError) throw decision;
-
-      let envelope = createEnvelope(
-        { type: OrderPlaced.type, data: decision.data, correlationId: orderId, subject: orderId },
-        { source: ORDERS_SOURCE, now: () => at },
-      );
-      if (traceparent !== undefined && TRACEPARENT_PATTERN.test(traceparent)) {
-        envelope = { ...envelope, traceparent: childTraceparent(traceparent) };
-      }
-      messages.validate(envelope.type, envelope.data);
-      const metadata: OrderPlacedMetadata = { correlationId: orderId, idempotencyKey, requestHash };
-      if (envelope.traceparent !== undefined) metadata.traceparent = envelope.traceparent;
-      const event = { type: decision.type, data: decision.data, metadata };
-
+    /** In an `orders.place` span, a child of the request's, with the new order's id for log lines. */
+    async place(request) {
+      const orderId = orderIdFor(request.idempotencyKey);
+      const parent = request.trace ?? context.active();
+      const span = tracer().startSpan('orders.place', { kind: SpanKind.INTERNAL }, parent);
+      if (span.isRecording()) span.setAttribute('orderflow.order_id', orderId);
       try {
-        // The event and its message in one transaction: the order is durable and published, or neither.
-        await store.commit({
-          appends: [{ streamId: orderStreamId(orderId), events: [event], expectedVersion: 'no_stream' }],
-          messages: [envelope],
-        });
+        const traced = withOrderId(trace.setSpan(parent, span), orderId);
+        return await context.with(traced, place, undefined, orderId, traced, request);
       } catch (error) {
-        // Someone placed an order with this key first (a retry, or a concurrent twin of this request).
-        if (isConcurrencyError(error)) return replay(orderId, requestHash);
+        // A refused order (422, 409) is the client's error; only a failure of ours marks the span.
+        if (span.isRecording() && error instanceof Error && isServerFault(error)) {
+          span.recordException(error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        }
         throw error;
+      } finally {
+        span.end();
       }
-      return { created: true, order: evolve(undefined, event)! };
     },
 
     async get(orderId) {

@@ -20,6 +20,7 @@ import {
   CapturePayment,
   FraudAssessed,
   PAYMENT_MESSAGES,
+  PAYMENT_GATEWAY_UNAVAILABLE,
   PaymentAuthorized,
   PaymentCaptured,
   PaymentDeclined,
@@ -393,7 +394,23 @@ describe('payments handlers (SQLite store, embedded transport, payments consumer
       await send(authorizeCommand(order));
       await replyFor(order.orderId, PaymentAuthorized.type);
       expect(system.gateway.ledgerStats().authorizations.approved).toBe(1);
-      expect(await paymentEvents(order.orderId)).toHaveLength(1);
+      // Each outage is a recorded fact (for the availability KPI), then the authorization itself.
+      const events = await paymentEvents(order.orderId);
+      expect(events.map((event) => event.type)).toEqual([
+        PAYMENT_GATEWAY_UNAVAILABLE,
+        PAYMENT_GATEWAY_UNAVAILABLE,
+        'PaymentAuthorized',
+      ]);
+      for (const event of events.slice(0, 2)) {
+        expect(event.data).toEqual({
+          orderId: order.orderId,
+          paymentId: order.paymentId,
+          attempt: 1,
+          error: 'simulated outage',
+          at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+        });
+        expect(event.metadata.correlationId).toBe(order.orderId);
+      }
     });
   });
 

@@ -7,10 +7,12 @@ import {
   AuthorizePayment,
   CapturePayment,
   RefundPayment,
+  PAYMENT_GATEWAY_UNAVAILABLE,
   VoidPayment,
   type AssessFraudData,
   type AuthorizePaymentData,
   type CapturePaymentData,
+  type PaymentGatewayUnavailableData,
   type RefundPaymentData,
   type VoidPaymentData,
 } from './messages.ts';
@@ -40,7 +42,12 @@ import {
   tokenVelocityStreamId,
   velocityRecorded,
 } from './domain/velocity.ts';
-import { isGatewayTimeoutError, type AuthorizeResult, type PaymentGateway } from './payment-gateway.ts';
+import {
+  GatewayUnavailableError,
+  isGatewayTimeoutError,
+  type AuthorizeResult,
+  type PaymentGateway,
+} from './payment-gateway.ts';
 
 export const PAYMENTS_GROUP = 'payments';
 
@@ -79,8 +86,10 @@ export interface PaymentsHandlersOptions {
  *
  * A GatewayTimeoutError on an authorization is recorded as PaymentTimedOut (the saga decides whether
  * to retry with the next attempt); elsewhere it, and GatewayUnavailableError, are thrown for the
- * consumer to retry with backoff. A command that breaks a payment's rules (capture after void, a
- * capture without authorization) is a TerminalError: dead-lettered and visible, never guessed at.
+ * consumer to retry with backoff. A GatewayUnavailableError on an authorization is first recorded as
+ * PaymentGatewayUnavailable in the payment's stream (no reply: the saga waits for the retry). A
+ * command that breaks a payment's rules (capture after void, a capture without authorization) is a
+ * TerminalError: dead-lettered and visible, never guessed at.
  */
 export function paymentsHandlers(options: PaymentsHandlersOptions): HandlerGroup {
   const { store, fraud } = options;
@@ -143,11 +152,42 @@ export function paymentsHandlers(options: PaymentsHandlersOptions): HandlerGroup
             token: command.paymentToken,
           });
         } catch (error) {
+          if (error instanceof GatewayUnavailableError) await recordUnavailable(message, error, context);
           if (!isGatewayTimeoutError(error)) throw error;
           result = { outcome: 'timed_out', timeoutMs: error.timeoutMs };
         }
         return authorizationFact(command, result);
       },
+    );
+  }
+
+  /**
+   * The outage is a fact worth keeping (authorization availability is a KPI), but the unit of work
+   * is discarded on throw: it is appended on its own, then the error goes on to the consumer's retry.
+   */
+  async function recordUnavailable(
+    message: Envelope<AuthorizePaymentData>,
+    error: GatewayUnavailableError,
+    context: HandlerContext,
+  ): Promise<void> {
+    const { orderId, paymentId, attempt } = message.data;
+    const data: PaymentGatewayUnavailableData = {
+      orderId,
+      paymentId,
+      attempt,
+      error: error.message,
+      at: context.now().toISOString(),
+    };
+    await store.append(
+      paymentStreamId(orderId),
+      [
+        {
+          type: PAYMENT_GATEWAY_UNAVAILABLE,
+          data,
+          metadata: { correlationId: message.correlationid, causationId: message.id, context: 'payments' },
+        },
+      ],
+      { expectedVersion: 'any' },
     );
   }
 

@@ -188,6 +188,26 @@ export const PaymentRefunded = defineMessage({
   description: 'Captured money was given back.',
 });
 
+/**
+ * Stored in the payment's stream (`payment-<orderId>`) when the gateway was unavailable for an
+ * authorization attempt; not published (the consumer retries the command with backoff). Observers
+ * (operations' `orderflow_payment_authorizations_total{outcome="unavailable"}`) read it from the store.
+ */
+export const PAYMENT_GATEWAY_UNAVAILABLE = 'PaymentGatewayUnavailable';
+
+export const PaymentGatewayUnavailableData = Type.Object(
+  {
+    orderId: Type.String(),
+    paymentId: Type.String(),
+    attempt: Type.Integer({ minimum: 1 }),
+    /** The gateway's error message. */
+    error: Type.String(),
+    at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type PaymentGatewayUnavailableData = Static<typeof PaymentGatewayUnavailableData>;
+
 export type AssessFraudData = Static<typeof AssessFraudData>;
 export type FraudAssessedData = Static<typeof FraudAssessedData>;
 export type AuthorizePaymentData = Static<typeof AuthorizePaymentData>;

@@ -14,3 +14,4 @@ export {
 } from './problem-details.ts';
 export { createAdminAuth } from './admin-auth.ts';
 export { parsePreferWait } from './prefer.ts';
+export { bindRequestTraceContext, requestTraceContext } from './request-trace.ts';

@@ -9,6 +9,8 @@ import {
   type ErrorCode,
   type FieldError,
 } from '../errors.ts';
+import { traceFields } from '../trace-context.ts';
+import { requestTraceContext } from './request-trace.ts';
 
 /**
  * RFC 9457 problem details: every error Orderflow's HTTP API answers with. HTTP statuses live only
@@ -160,8 +162,15 @@ export function installProblemDetails(app: {
     const appError = toAppError(error);
     const problem = problemOf(appError, request.url);
     if (problem.status >= 500) {
+      const traced = requestTraceContext(request);
       request.log.error(
-        { err: error, code: appError.code, url: request.url, method: request.method },
+        {
+          ...(traced !== undefined ? traceFields(traced) : {}),
+          err: error,
+          code: appError.code,
+          url: request.url,
+          method: request.method,
+        },
         'request failed',
       );
     }

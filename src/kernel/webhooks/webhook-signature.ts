@@ -35,7 +35,19 @@ export function keyOfSecret(secret: string): Buffer {
  * and the operator can tell each vendor its own.
  */
 export function deriveVendorSecret(adminKey: string, vendorId: string): string {
-  return secretOfKey(createHmac('sha256', adminKey).update(`webhook:${vendorId}`, 'utf8').digest());
+  return deriveSecret(adminKey, `webhook:${vendorId}`);
+}
+
+/**
+ * The incident webhook's secret (ORDERFLOW_INCIDENT_WEBHOOK_URL): HMAC-SHA256(adminKey,
+ * "incident-webhook"), so the operator can configure the receiver without Orderflow storing it.
+ */
+export function deriveIncidentWebhookSecret(adminKey: string): string {
+  return deriveSecret(adminKey, 'incident-webhook');
+}
+
+function deriveSecret(adminKey: string, purpose: string): string {
+  return secretOfKey(createHmac('sha256', adminKey).update(purpose, 'utf8').digest());
 }
 
 /** The `webhook-signature` header value. */

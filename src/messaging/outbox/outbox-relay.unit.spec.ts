@@ -75,6 +75,9 @@ function recordingTransport() {
     async subscribe() {
       throw new Error('not used');
     },
+    async consumerLag() {
+      return {};
+    },
     async close() {},
   };
   return { transport, published };

@@ -218,6 +218,29 @@ export function describeTransportContract(name: string, setup: () => Promise<Tra
       expect(idsOf(afterReopen.received).sort()).toEqual([whileDown, ...markers].map((m) => m.id).sort());
     });
 
+    it('counts per group the messages published to it and not yet acked (consumer lag)', async () => {
+      const type = randomType();
+      const [group, other] = [randomWord(), randomWord()];
+      const lagOf = async (name: string) => (await transport.consumerLag())[name];
+      const LAG_POLL = { timeout: 10_000, interval: 50 };
+      await (await record(transport, group, [type])).subscription.stop();
+      await record(transport, other, [type]);
+      const messages = Array.from({ length: 5 }, (_, i) => testMessage(type, `order-${i}`, { i }));
+      await transport.publish(messages);
+
+      // A stopped group owes what was published while it was away; a group that keeps up owes nothing.
+      await expect.poll(() => lagOf(group), LAG_POLL).toBe(messages.length);
+      await expect.poll(() => lagOf(other), LAG_POLL).toBe(0);
+
+      // Delivered and held unacked still counts; acked, it does not.
+      const held: Delivery[] = [];
+      await record(transport, group, [type], { onDelivery: (delivery) => void held.push(delivery) });
+      await expect.poll(() => held.length, POLL).toBe(messages.length);
+      expect(await lagOf(group)).toBe(messages.length);
+      for (const delivery of held) delivery.ack();
+      await expect.poll(() => lagOf(group), LAG_POLL).toBe(0);
+    });
+
     it('delivers the messages of one key in publish order while different keys overlap', async () => {
       const type = randomType();
       const group = randomWord();

@@ -19,7 +19,12 @@ import {
   vendorsOf,
   webhookBody,
 } from './vendor-webhooks.ts';
-import { deriveVendorSecret, SECRET_PATTERN, signWebhook, verifyWebhook } from '../../../kernel/webhooks/webhook-signature.ts';
+import {
+  deriveVendorSecret,
+  SECRET_PATTERN,
+  signWebhook,
+  verifyWebhook,
+} from '../../../kernel/webhooks/webhook-signature.ts';
 
 const AT = '2026-03-01T10:15:30.123Z';
 const ORDER: OrderConfirmedView = {
