@@ -68,16 +68,29 @@ export function createIncidentRepository(options: IncidentRepositoryOptions) {
     return incident;
   }
 
+  // Incident ids seen so far, and the position read up to: each listing reads only what is new, not
+  // the whole store (the operations role lists every tick).
+  const knownIds: string[] = [];
+  let scannedUpTo = -1;
+
   /** Every incident id, oldest first. */
   async function ids(): Promise<string[]> {
-    const found: string[] = [];
-    let after = -1;
+    // A head whose own event reads back is final (nothing can commit below it any more, PostgreSQL
+    // included): once the pages below are read, the scan may skip ahead to it past other types.
+    const head = await store.headPosition();
+    const final = head > scannedUpTo && (await store.readAll({ after: head - 1, maxCount: 1 })).length > 0;
     for (;;) {
-      const page = await store.readAll({ after, maxCount: PAGE, types: [INCIDENT_EVENTS.opened] });
-      for (const event of page) found.push((event.data as { incidentId: string }).incidentId);
-      if (page.length < PAGE) return found;
-      after = page[page.length - 1]!.position;
+      const page = await store.readAll({
+        after: scannedUpTo,
+        maxCount: PAGE,
+        types: [INCIDENT_EVENTS.opened],
+      });
+      for (const event of page) knownIds.push((event.data as { incidentId: string }).incidentId);
+      if (page.length > 0) scannedUpTo = page[page.length - 1]!.position;
+      if (page.length < PAGE) break;
     }
+    if (final) scannedUpTo = Math.max(scannedUpTo, head);
+    return [...knownIds];
   }
 
   async function list(status?: IncidentStatus): Promise<Incident[]> {
