@@ -9,6 +9,7 @@ import {
   startIncidentWebhookReceiver,
   type IncidentWebhookReceiver,
 } from '../support/incident-webhook-receiver.ts';
+import { ROLES } from '../../src/kernel/roles.ts';
 import { orderBody } from '../support/orders.ts';
 import { serviceAvailable } from '../support/services.ts';
 import { removeDir, tempDataDir } from '../support/test-app.ts';
@@ -305,12 +306,4 @@ async function isLeader(url: string): Promise<boolean> {
   return /^orderflow_operations_leader 1$/m.test(text);
 }
 
-const ALL: ClusterMember['roles'] = [
-  'api',
-  'saga',
-  'inventory',
-  'payments',
-  'fulfillment',
-  'notifications',
-  'operations',
-];
+const ALL: ClusterMember['roles'] = ROLES;

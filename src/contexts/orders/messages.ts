@@ -6,6 +6,18 @@ import { REGIONS, type Region } from '../../kernel/region.ts';
 /** Short event names, as stored in the order stream and shown in the audit trail. */
 export const ORDER_PLACED = 'OrderPlaced';
 
+/** The statuses of an order's view (DESIGN.md §4). */
+export const ORDER_STATUSES = [
+  'pending',
+  'confirmed',
+  'partially_shipped',
+  'shipped',
+  'delivered',
+  'rejected',
+  'cancelled',
+] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
 export const RegionSchema = Type.Unsafe<Region>({ type: 'string', enum: [...REGIONS] });
 
 export const OrderLineSchema = Type.Object(

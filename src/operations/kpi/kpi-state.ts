@@ -13,16 +13,8 @@ import {
  * time now (revenue at risk) are computed from the state by `ordersAtRiskOf`.
  */
 
-export const ORDER_STATUSES = [
-  'pending',
-  'confirmed',
-  'partially_shipped',
-  'shipped',
-  'delivered',
-  'rejected',
-  'cancelled',
-] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
+export { ORDER_STATUSES, type OrderStatus } from '../../contexts/orders/messages.ts';
+import type { OrderStatus } from '../../contexts/orders/messages.ts';
 
 export const STAGES = ['placed_to_confirmed', 'confirmed_to_shipped', 'placed_to_delivered'] as const;
 export type Stage = (typeof STAGES)[number];

@@ -1,19 +1,16 @@
 import type { EventMetadata } from '../../../event-store/index.ts';
 import type { Region } from '../../../kernel/region.ts';
-import { ORDER_PLACED, type OrderLine, type OrderPlacedData, type OrderReason } from '../messages.ts';
+import {
+  ORDER_PLACED,
+  type OrderLine,
+  type OrderPlacedData,
+  type OrderReason,
+  type OrderStatus,
+} from '../messages.ts';
 
 export { ORDER_REASONS, orderStreamId, type OrderReason } from '../messages.ts';
 
-export const ORDER_STATUSES = [
-  'pending',
-  'confirmed',
-  'partially_shipped',
-  'shipped',
-  'delivered',
-  'rejected',
-  'cancelled',
-] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
+export { ORDER_STATUSES, type OrderStatus } from '../messages.ts';
 
 export const SHIPMENT_STATUSES = ['allocated', 'dispatched', 'delivered', 'cancelled'] as const;
 export type ShipmentStatus = (typeof SHIPMENT_STATUSES)[number];
