@@ -299,11 +299,13 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         tracing = startTracing({ version: packageJson.version, roles, logger });
         // First: the simulators start with the settings operators changed before a restart.
         await simulators.start();
+        // Caught up before the operations role's first sample: a counter that jumped from its
+        // half-read value to its whole history would look like a burst to the burn-rate rules.
+        await kpis?.start();
         for (const module of localModules) await module.start?.();
         await transport.start();
         await relay?.start();
         await scheduler.start();
-        await kpis?.start();
         for (const c of consumers) {
           await c.consumer.start();
           c.running = true;
