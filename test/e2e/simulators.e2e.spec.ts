@@ -53,7 +53,7 @@ async function statusOf(url: string, id: string): Promise<string> {
   return ((await (await fetch(`${url}/v1/orders/${id}`)).json()) as { status: string }).status;
 }
 
-/** PUT failureRate 1, an order waits in pending while payments retries, PUT failureRate 0, it is confirmed. */
+/** PUT failureRate 1, an order waits in pending while payments retries, PUT failureRate 0, it is confirmed (or further along). */
 async function gatewayOutageAndRecovery(apiUrl: string, paymentsUrl: string): Promise<void> {
   const retriesBefore = await paymentRetries(paymentsUrl);
   const id = await placeOrder(apiUrl);
@@ -61,7 +61,12 @@ async function gatewayOutageAndRecovery(apiUrl: string, paymentsUrl: string): Pr
   expect(await statusOf(apiUrl, id)).toBe('pending');
 
   await putSimulator(apiUrl, 'payment-gateway', { failureRate: 0 });
-  await expect.poll(() => statusOf(apiUrl, id), WAIT).toBe('confirmed');
+  // With no carrier delay the order may be shipped or delivered by the time it is looked at.
+  await expect
+    .poll(() => statusOf(apiUrl, id), WAIT)
+    .toSatisfy((status: string) =>
+      ['confirmed', 'partially_shipped', 'shipped', 'delivered'].includes(status),
+    );
 }
 
 describe('simulators changed at run time (embedded)', () => {
