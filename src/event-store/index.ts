@@ -23,4 +23,5 @@ export { NO_STREAM_VERSION } from './event-store.ts';
 export type { AggregateLoader, AggregateLoaderOptions, LoadedAggregate } from './aggregate-loader.ts';
 export { createAggregateLoader } from './aggregate-loader.ts';
 export { describeExpectedVersion, matchesExpectedVersion } from './expected-version.ts';
+export { isFinalHead } from './final-head.ts';
 export { ConcurrencyError, isConcurrencyError } from '../kernel/errors.ts';

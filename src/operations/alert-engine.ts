@@ -10,6 +10,11 @@ import {
 import type { RecordedAlertState } from './alerts-record.ts';
 import type { AlertEngine, EvaluatedAlert } from './operations-runner.ts';
 
+/** A rule's value for JSON and the store: 0/0 (no traffic) is NaN, which JSON has no number for. */
+function finite(value: number | null | undefined): number | null {
+  return value !== undefined && value !== null && Number.isFinite(value) ? value : null;
+}
+
 /**
  * The alert rules evaluated on samples of this process's metrics registry (the KPI projection's
  * business metrics, the HTTP and consumer metrics): what the operations runner drives.
@@ -36,11 +41,7 @@ export function createAlertEngine(options: { rules: readonly AlertRule[]; regist
       runbook: rule.runbook,
       state: state?.state ?? 'inactive',
       since,
-      // 0/0 (no traffic) is NaN: JSON has no such number.
-      value:
-        state?.value !== undefined && state.value !== null && Number.isFinite(state.value)
-          ? state.value
-          : null,
+      value: finite(state?.value),
       ...(state?.activeAt !== undefined ? { activeAt: state.activeAt } : {}),
       ...(state?.lastActiveAt !== undefined ? { lastActiveAt: state.lastActiveAt } : {}),
       ...(state?.keepFiringSince !== undefined ? { keepFiringSince: state.keepFiringSince } : {}),
@@ -56,7 +57,10 @@ export function createAlertEngine(options: { rules: readonly AlertRule[]; regist
       const { states, transitions } = evaluator.evaluate(history, atMs);
       for (const transition of transitions) changed.add(transition.name);
       const byName = new Map(states.map((state) => [state.name, state]));
-      return { alerts: rules.map((rule) => evaluated(rule, byName.get(rule.name))), transitions };
+      return {
+        alerts: rules.map((rule) => evaluated(rule, byName.get(rule.name))),
+        transitions: transitions.map((transition) => ({ ...transition, value: finite(transition.value) })),
+      };
     },
     restore(recorded) {
       for (const state of recorded) changed.add(state.name);

@@ -136,7 +136,7 @@ export function createOperationsRunner(options: OperationsRunnerOptions): Operat
         from: transition.from,
         to: transition.to,
         at: new Date(transition.at).toISOString(),
-        value: transition.value !== null && Number.isFinite(transition.value) ? transition.value : null,
+        value: transition.value,
         pendingSince: alert.activeAt === undefined ? null : new Date(alert.activeAt).toISOString(),
       };
     });

@@ -1,4 +1,4 @@
-import type { EventStore, StreamAppend } from '../../event-store/index.ts';
+import { isFinalHead, type EventStore, type StreamAppend } from '../../event-store/index.ts';
 import { AppError, ERROR_CODES, isConcurrencyError } from '../../kernel/errors.ts';
 import { createEnvelope, type Envelope, type MessageCatalog } from '../../messaging/index.ts';
 import {
@@ -75,10 +75,9 @@ export function createIncidentRepository(options: IncidentRepositoryOptions) {
 
   /** Every incident id, oldest first. */
   async function ids(): Promise<string[]> {
-    // A head whose own event reads back is final (nothing can commit below it any more, PostgreSQL
-    // included): once the pages below are read, the scan may skip ahead to it past other types.
+    // Checked before the pages are read: once they are, the scan may skip ahead to a final head.
     const head = await store.headPosition();
-    const final = head > scannedUpTo && (await store.readAll({ after: head - 1, maxCount: 1 })).length > 0;
+    const final = head > scannedUpTo && (await isFinalHead(store, head));
     for (;;) {
       const page = await store.readAll({
         after: scannedUpTo,

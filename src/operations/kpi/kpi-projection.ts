@@ -1,4 +1,4 @@
-import type { EventStore } from '../../event-store/index.ts';
+import { isFinalHead, type EventStore } from '../../event-store/index.ts';
 import { ensureError } from '../../kernel/errors.ts';
 import type { DeadLetterStore } from '../../messaging/index.ts';
 import { KPI_EVENT_TYPES } from './kpi-events.ts';
@@ -101,7 +101,7 @@ export function createKpiProjection(options: KpiProjectionOptions): KpiProjectio
   }
 
   async function readableUpTo(head: number): Promise<void> {
-    while (!stopped && (await store.readAll({ after: head - 1, maxCount: 1 })).length === 0) {
+    while (!stopped && !(await isFinalHead(store, head))) {
       await new Promise((resolve) => setTimeout(resolve, SAFE_HEAD_RETRY_MS));
     }
   }
